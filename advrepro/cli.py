@@ -1,0 +1,180 @@
+"""The `advrepro` command: a thin Typer layer that hands Hydra overrides to plain functions."""
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from advrepro.errors import UserError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Reproduce the figures of the theory papers on adversarial examples of neural networks.",
+)
+
+OVERRIDES_HELP = (
+    "Hydra overrides KEY=VALUE, e.g. d=300 width=3000 scale=smoke device=cpu seed=1 results_dir=out. "
+    "With -m, comma lists sweep the product (d=100,1000). hydra/launcher=joblib|submitit_local|submitit_slurm "
+    "sends the cells to a Hydra launcher."
+)
+
+
+def _experiment_names(incomplete: str = "") -> list[str]:
+    from advrepro.experiments import EXPERIMENTS
+
+    return [n for n in [*EXPERIMENTS, "all"] if n.startswith(incomplete)]
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Bad input: one line on stderr, exit code 2, no traceback. Ctrl-C: say how to resume."""
+    try:
+        yield
+    except UserError as err:
+        typer.echo(f"advrepro: error: {err}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo("advrepro: interrupted; complete cells are kept, run the same command to resume", err=True)
+        raise typer.Exit(130) from None
+
+
+def _figure_dir(results_dir: str | Path) -> Path:
+    return Path(results_dir) / "figures"
+
+
+def draw(name: str, results_dir: str | Path) -> list[str]:
+    """Figures of one experiment from its aggregate CSVs only."""
+    from advrepro.experiments import get
+
+    experiment = get(name)
+    rows_path, cells_path = Path(results_dir) / f"{name}.csv", Path(results_dir) / f"{name}.cells.csv"
+    if not rows_path.is_file() or not cells_path.is_file():
+        raise UserError(f"no results for {name} in {results_dir}: run `advrepro run {name}` first")
+    return experiment.plot(pd.read_csv(rows_path), pd.read_csv(cells_path), _figure_dir(results_dir))
+
+
+@app.command("list")
+def list_experiments():
+    """The experiments: what each reproduces and the figures it draws."""
+    from advrepro.experiments import EXPERIMENTS
+
+    for exp in EXPERIMENTS.values():
+        typer.echo(
+            f"{exp.name}\n  {exp.title}\n  reproduces: {exp.reproduces}\n  figures: {', '.join(exp.figures)}"
+        )
+
+
+@app.command()
+def run(
+    experiment: Annotated[
+        str,
+        typer.Argument(help="An experiment of `advrepro list`, or all.", autocompletion=_experiment_names),
+    ],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
+    multirun: Annotated[bool, typer.Option("--multirun", "-m", help="Sweep comma-separated values.")] = False,
+    force: Annotated[bool, typer.Option(help="Recompute cells that are already complete.")] = False,
+    plot: Annotated[bool, typer.Option(help="Draw the figures afterwards.")] = True,
+):
+    """Run an experiment's cells (skipping complete ones), aggregate them, update claims.csv, draw figures."""
+    from advrepro.experiments import EXPERIMENTS, get
+    from advrepro.sweep import execute, plan
+
+    with user_errors():
+        names = list(EXPERIMENTS) if experiment == "all" else [get(experiment).name]
+        plans = [(get(name), *plan(get(name), overrides or [], multirun)) for name in names]
+        for exp, cells, parsed in plans:
+            summary = execute(exp, cells, parsed, force)
+            typer.echo(
+                f"{exp.name}: {summary['cells']} cells ({summary['computed']} computed) in "
+                f"{summary['seconds']:.1f} s -> {summary['results_dir']}/{exp.name}.csv"
+            )
+            if plot:
+                for path in draw(exp.name, summary["results_dir"]):
+                    if path.endswith(".png"):
+                        typer.echo(f"  figure: {path}")
+            if len(summary["claims"]):
+                typer.echo(
+                    summary["claims"][["claim", "paper_value", "measured", "verdict"]].to_string(index=False)
+                )
+
+
+@app.command()
+def plot(
+    experiment: Annotated[
+        str | None,
+        typer.Argument(
+            help="One experiment; all with results when omitted.", autocompletion=_experiment_names
+        ),
+    ] = None,
+    results_dir: Annotated[Path, typer.Option(help="Where the aggregate CSVs are.")] = Path("results"),
+):
+    """Redraw figures from the CSVs only (no recomputation)."""
+    from advrepro.experiments import EXPERIMENTS
+
+    with user_errors():
+        if experiment and experiment != "all":
+            names = [experiment]
+        else:
+            names = [n for n in EXPERIMENTS if (results_dir / f"{n}.csv").is_file()]
+            if not names:
+                raise UserError(f"no results in {results_dir}: run `advrepro run EXPERIMENT` first")
+        for name in names:
+            for path in draw(name, results_dir):
+                typer.echo(path)
+
+
+@app.command()
+def config(
+    experiment: Annotated[
+        str, typer.Argument(help="An experiment of `advrepro list`.", autocompletion=_experiment_names)
+    ],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
+):
+    """Print the resolved config, each value with its provenance tag, and the cells the scale would run."""
+    from advrepro.config import compose, parse_overrides, provenance_tags, to_plain
+    from advrepro.experiments import get
+    from advrepro.sweep import plan
+
+    with user_errors():
+        exp = get(experiment)
+        parsed = parse_overrides(overrides or [], multirun=True)
+        plain = to_plain(compose(exp.name, parsed.pinned))
+        tags = provenance_tags(exp.name)
+        for key, value in plain.items():
+            if key == "grids":
+                continue
+            tag, note = (
+                ("override", "set on the command line") if key in parsed.keys else tags.get(key, ("", ""))
+            )
+            typer.echo(f"{key + ':':<14} {value!s:<10} # [{tag}] {note}")
+        cells, _ = plan(exp, overrides or [], multirun=True)
+        typer.echo(
+            f"# scale={plain['scale']} runs {len(cells)} cells; its grids (axes you set replace theirs):"
+        )
+        for grid in plain["grids"][plain["scale"]]:
+            typer.echo("  - " + ", ".join(f"{k}: {v}" for k, v in grid.items()))
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option(help="Small sizes (seconds), for a smoke check.")] = False,
+    results_dir: Annotated[Path, typer.Option(help="Where bench.csv goes.")] = Path("results"),
+):
+    """Run every benchmark and write results_dir/bench.csv (ratios measured in one run)."""
+    from advrepro.bench import run_all
+
+    with user_errors():
+        table = run_all(quick=quick, results_dir=results_dir)
+        typer.echo(table.to_string(index=False))
+
+
+def main():
+    app(prog_name="advrepro")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Hydra configs: composing one experiment, parsing overrides, and reading each value's provenance tag.
+
+Typer owns argv and hands the override strings to Hydra's compose API (hydra #409, #1964: Hydra does not
+nest inside Click). Sweeps are expanded here (hydra #2673), or handed to a Hydra launcher (`advrepro.sweep`).
+"""
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from advrepro.errors import UserError
+
+VERSION_BASE = "1.3"
+TAG = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w-]*):.*#\s*\[(?P<tag>[a-z]+)\]\s*(?P<note>.*)$")
+
+# Keys that say where or how a cell runs, not what it computes: left out of the cell's identity (hash).
+NON_IDENTITY_KEYS = ("results_dir", "device", "scale", "grids", "progress", "chunk_mb")
+
+
+@dataclasses.dataclass
+class CommonConfig:
+    """Keys every experiment has (configs/common.yaml gives their defaults and tags)."""
+
+    experiment: str = ""
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+    results_dir: str = "results"
+    scale: str = "default"
+    progress: bool = True
+    chunk_mb: int = 1024
+    grids: Any = dataclasses.field(default_factory=dict)
+
+
+def config_dir() -> Path:
+    """`configs/` of the checkout (ADVREPRO_CONFIG_DIR overrides it)."""
+    path = Path(os.environ.get("ADVREPRO_CONFIG_DIR", Path(__file__).resolve().parent.parent / "configs"))
+    if not (path / "common.yaml").is_file():
+        raise UserError(
+            f"config directory {path} not found: install advrepro from its checkout (pip install -e .)"
+        )
+    return path
+
+
+def _first_line(err: Exception) -> str:
+    cause = err.__cause__ or err.__context__
+    text = str(err).strip() or type(err).__name__
+    line = text.splitlines()[0]
+    if cause is not None and ("could not override" in line.lower() or "error merging" in line.lower()):
+        line = f"{line} {str(cause).splitlines()[0]}"
+    return line
+
+
+def compose(experiment: str, overrides: Iterable[str] = (), with_hydra: bool = False) -> DictConfig:
+    """The experiment's config with `overrides` applied; any composition error becomes a UserError."""
+    try:
+        with initialize_config_dir(
+            config_dir=str(config_dir()), version_base=VERSION_BASE, job_name=experiment
+        ):
+            return hydra_compose(
+                config_name=experiment, overrides=list(overrides), return_hydra_config=with_hydra
+            )
+    except (HydraException, OmegaConfBaseException, ValueError) as err:
+        raise UserError(_first_line(err)) from err
+
+
+@dataclasses.dataclass
+class ParsedOverrides:
+    """User overrides split into Hydra's own, single values (pinned) and sweep axes (each a list of k=v)."""
+
+    hydra: list[str]
+    pinned: list[str]
+    sweeps: list[list[str]]
+    keys: set[str]
+
+
+def parse_overrides(overrides: Iterable[str], multirun: bool) -> ParsedOverrides:
+    overrides = list(overrides)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    except HydraException as err:
+        raise UserError(_first_line(err)) from err
+    out = ParsedOverrides(hydra=[], pinned=[], sweeps=[], keys=set())
+    for override, text in zip(parsed, overrides, strict=True):
+        if override.is_hydra_override():
+            out.hydra.append(text)
+            continue
+        out.keys.add(override.key_or_group)
+        if override.is_sweep_override():
+            if not multirun:
+                raise UserError(f"'{text}' is a sweep: add -m/--multirun to run every value")
+            key = override.get_key_element()
+            out.sweeps.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            out.pinned.append(text)
+    return out
+
+
+def override_string(key: str, value: Any) -> str:
+    """`key=value` in Hydra's override grammar for the scalar values grids hold."""
+    if isinstance(value, bool):
+        return f"{key}={'true' if value else 'false'}"
+    if isinstance(value, float):
+        return f"{key}={value!r}"
+    return f"{key}={value}"
+
+
+def provenance_tags(experiment: str) -> dict[str, tuple[str, str]]:
+    """Each top-level key's tag ([paper], [code], [inferred], [unknown], [ours]) and note, from YAML comments."""
+    tags: dict[str, tuple[str, str]] = {}
+    for name in ("common", experiment):
+        for line in (config_dir() / f"{name}.yaml").read_text().splitlines():
+            match = TAG.match(line)
+            if match and not match["indent"]:
+                tags[match["key"]] = (match["tag"], match["note"].strip())
+    return tags
+
+
+def to_plain(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as plain Python, without Hydra's own node."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("hydra", None)
+    return plain
+
+
+def identity(plain: dict[str, Any]) -> dict[str, Any]:
+    """The keys that define what a cell computes."""
+    return {k: v for k, v in plain.items() if k not in NON_IDENTITY_KEYS}
+
+
+def require_positive(cfg: Any, *names: str) -> None:
+    """Sizes, counts and step lengths must be > 0."""
+    for name in names:
+        if not getattr(cfg, name) > 0:
+            raise UserError(f"{name} must be positive, got {getattr(cfg, name)}")
+
+
+def require_choice(cfg: Any, name: str, choices: Iterable[str]) -> None:
+    choices = list(choices)
+    if getattr(cfg, name) not in choices:
+        raise UserError(f"unknown {name} '{getattr(cfg, name)}' (choose one of: {', '.join(choices)})")

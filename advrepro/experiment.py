@@ -1,0 +1,39 @@
+"""What an experiment is: a config schema, a runner for one cell, claims and figures."""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import torch
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One reproduced experiment.
+
+    run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows;
+    plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF).
+    """
+
+    name: str
+    title: str
+    reproduces: str
+    figures: tuple[str, ...]
+    config_class: type
+    run: Callable[[Any, torch.device], pd.DataFrame]
+    claims: Callable[[pd.DataFrame, pd.DataFrame], list[dict[str, Any]]]
+    plot: Callable[[pd.DataFrame, pd.DataFrame, Any], list[str]]
+
+
+def claim(experiment: str, text: str, paper_value: str, measured: float | str, agrees: bool | None) -> dict:
+    """One row of claims.csv; `agrees` None means there is nothing to compare against (reported only)."""
+    verdict = "n/a" if agrees is None else ("agrees" if agrees else "differs")
+    shown = f"{measured:.4g}" if isinstance(measured, float) else str(measured)
+    return {
+        "experiment": experiment,
+        "claim": text,
+        "paper_value": paper_value,
+        "measured": shown,
+        "verdict": verdict,
+    }

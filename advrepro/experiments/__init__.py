@@ -1,0 +1,25 @@
+"""The registry: every experiment is one module exposing `EXPERIMENT` (see advrepro.experiment)."""
+
+from hydra.core.config_store import ConfigStore
+
+from advrepro.errors import UserError
+from advrepro.experiment import Experiment
+
+
+def _load() -> dict[str, Experiment]:
+    from advrepro.experiments import random_net
+
+    found = {m.EXPERIMENT.name: m.EXPERIMENT for m in (random_net,)}
+    store = ConfigStore.instance()
+    for exp in found.values():
+        store.store(name=f"{exp.config_class.__name__}", node=exp.config_class)
+    return found
+
+
+EXPERIMENTS: dict[str, Experiment] = _load()
+
+
+def get(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise UserError(f"unknown experiment '{name}' (choose one of: {', '.join(EXPERIMENTS)})")
+    return EXPERIMENTS[name]

@@ -1,0 +1,59 @@
+"""Shared figure plumbing: paper-sized panels, a caption stating the settings and inferred values, PNG + PDF."""
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from advrepro.config import provenance_tags  # noqa: E402
+
+PNG_META = {"Software": None}
+PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
+
+
+def panels(n: int, width: float = 4.2, height: float = 3.3):
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def settings(cells: pd.DataFrame, keys: list[str]) -> str:
+    """`key=value` for each key, or `key∈{…}` where the cells differ."""
+    parts = []
+    for key in keys:
+        values = sorted(cells[key].unique().tolist(), key=str)
+        parts.append(f"{key}={values[0]}" if len(values) == 1 else f"{key}∈{{{', '.join(map(str, values))}}}")
+    return ", ".join(parts)
+
+
+def inferred_note(experiment: str, keys: list[str]) -> str:
+    """Which of the plotted settings are our reconstruction rather than the paper's ([inferred]/[unknown])."""
+    tags = provenance_tags(experiment)
+    marked = [f"{k} [{tags[k][0]}]" for k in keys if k in tags and tags[k][0] in ("inferred", "unknown")]
+    return "Inferred, not from the paper: " + (", ".join(marked) if marked else "none") + "."
+
+
+def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:
+    """Caption under the panels, then `name.png` and `name.pdf` with pinned metadata (reproducible files)."""
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    text = "\n".join(textwrap.wrap(caption, width=int(fig.get_figwidth() * 17)))
+    fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=7.5)
+    paths = []
+    for ext, meta in (("png", PNG_META), ("pdf", PDF_META)):
+        path = figure_dir / f"{name}.{ext}"
+        fig.savefig(path, bbox_inches="tight", dpi=150, metadata=meta)
+        paths.append(str(path))
+    plt.close(fig)
+    return paths
+
+
+def median_band(ax, frame: pd.DataFrame, x: str, y: str, label: str, **style):
+    """Median of y against x with the interquartile range shaded."""
+    stats = frame.groupby(x)[y].quantile([0.25, 0.5, 0.75]).unstack()
+    line = ax.plot(stats.index, stats[0.5], marker="o", label=label, **style)[0]
+    ax.fill_between(stats.index, stats[0.25], stats[0.75], alpha=0.2, color=line.get_color())
+    return line

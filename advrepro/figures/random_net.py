@@ -1,0 +1,73 @@
+"""Figures of random-net: |η| versus width, ‖δ‖ versus d, and both versus depth (Bubeck et al. 2021)."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advrepro.figures import inferred_note, median_band, panels, save, settings
+
+NAME = "random-net"
+
+
+def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+    paths: list[str] = []
+    common = settings(cells, ["n_networks", "n_inputs", "eta_max", "search", "dtype", "seed"])
+    shallow = rows[rows["depth"] == 1]
+    activations = sorted(shallow["activation"].unique())
+    if len(activations) and shallow["width"].nunique() > 1:
+        fig, axes = panels(len(activations))
+        for ax, act in zip(axes, activations, strict=True):
+            for d, group in shallow[shallow["activation"] == act].groupby("d"):
+                median_band(ax, group, "width", "eta", f"d={d}")
+            ax.axhline(1.0, color="k", ls="--", lw=1, label="paper: |η| ≈ 1")
+            ax.set(
+                xscale="log", xlabel="width k", ylabel="smallest flipping |η|", title=f"ψ = {act}, depth 1"
+            )
+            ax.legend(fontsize=8)
+        caption = (
+            f"Smallest |η| such that x + η∇f(x), sign η = −sign f(x), flips sign f; median and "
+            f"interquartile range over networks × inputs. {common}. "
+            + inferred_note(NAME, ["d", "width", "activation"])
+        )
+        paths += save(fig, f"{NAME}_eta_vs_width", figure_dir, caption)
+    if len(activations) and shallow["d"].nunique() > 1:
+        fig, axes = panels(len(activations))
+        for ax, act in zip(axes, activations, strict=True):
+            group = shallow[shallow["activation"] == act]
+            for k, sub in group.groupby("width"):
+                median_band(ax, sub, "d", "delta_norm", f"width={k}")
+            ds = np.array(sorted(group["d"].unique()), dtype=float)
+            ax.plot(ds, np.sqrt(ds), "k--", lw=1, label="‖x‖ = √d")
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="input dimension d",
+                ylabel="‖δ‖ of the flipping step",
+                title=f"ψ = {act}, depth 1",
+            )
+            ax.legend(fontsize=8)
+        caption = (
+            f"Norm of the single flipping step ‖δ‖ = |η|·‖∇f(x)‖ against the input norm √d: the step is "
+            f"a vanishing fraction 1/√d of ‖x‖. Median and interquartile range. {common}. "
+            + inferred_note(NAME, ["d", "width", "activation"])
+        )
+        paths += save(fig, f"{NAME}_delta_vs_d", figure_dir, caption)
+    deep = rows[rows["activation"] == "relu"]
+    if deep["depth"].nunique() > 1:
+        deep = deep[deep.groupby(["d", "width"])["depth"].transform("nunique") > 1]
+        fig, axes = panels(2)
+        for (d, k), group in deep.groupby(["d", "width"]):
+            median_band(axes[0], group, "depth", "eta", f"d={d}, width={k}")
+            median_band(axes[1], group, "depth", "delta_norm", f"d={d}, width={k}")
+        axes[0].set(xlabel="hidden ReLU layers", ylabel="smallest flipping |η|", yscale="log")
+        axes[1].set(xlabel="hidden ReLU layers", ylabel="‖δ‖ of the flipping step")
+        for ax in axes:
+            ax.legend(fontsize=8)
+        caption = (
+            f"Deep random ReLU networks (Bartlett et al. 2021): one gradient step still flips the sign. "
+            f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not. {common}. "
+            + inferred_note(NAME, ["depth", "hidden_gain", "width"])
+        )
+        paths += save(fig, f"{NAME}_depth", figure_dir, caption)
+    return paths

@@ -1,0 +1,99 @@
+"""The smallest step along a ray that flips a network's sign.
+
+- `exact_relu_root`: one hidden ReLU layer. Along x + t·u the pre-activations are z + t·v, so
+  f(t) = c0 + Σ_l c_l relu(z_l + t v_l) is piecewise linear with breakpoints t_l = −z_l/v_l. Sorting the
+  breakpoints and accumulating slopes gives the first zero exactly (protocols.md §1, "Exactness").
+- `scan` + `bisect`: any network. Evaluate on a grid of t until the sign changes, then bisect the bracket.
+  The scan alone with step 0.001 in ‖δ‖ is the published code's walk (Wang et al. 2022, ntk_normal.py).
+"""
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (R, G), rays: (R,) flat ray indices) -> f: (R, G)
+
+
+def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float) -> Tensor:
+    """Smallest t in [0, t_max] with f(t) = 0, f(t) = c0 + Σ_l c_l relu(z_l + t·v_l); NaN if none.
+
+    z, v: (..., k); c broadcastable to (..., k); c0 broadcastable to (...).
+    """
+    c = c.expand_as(z)
+    active = (z > 0) | ((z == 0) & (v > 0))
+    f0 = c0 + (c * torch.relu(z)).sum(-1)
+    slope0 = (c * v * active).sum(-1)
+    # The slope jumps by c_l·|v_l| at each breakpoint t_l = −z_l / v_l > 0 (a unit switching on or off).
+    breaks = torch.where(z * v < 0, -z / v, torch.full_like(z, math.inf)).clamp(max=t_max)
+    breaks, order = breaks.sort(dim=-1)
+    jumps = torch.gather(c * v.abs(), -1, order)
+    zero, end = torch.zeros_like(f0)[..., None], torch.full_like(f0, t_max)[..., None]
+    knots = torch.cat([zero, breaks, end], -1)
+    slopes = slope0[..., None] + torch.cat([zero, jumps.cumsum(-1)], -1)  # slope on [knot_j, knot_j+1]
+    values = f0[..., None] + torch.cat([zero, (slopes * knots.diff(dim=-1)).cumsum(-1)], -1)  # f at knots
+    crossed = torch.sign(f0)[..., None] * values[..., 1:] <= 0  # the segment ending at knot j+1 reaches 0
+    j = crossed.to(torch.int8).argmax(-1, keepdim=True)
+    t0, f_start, slope = knots.gather(-1, j), values.gather(-1, j), slopes.gather(-1, j)
+    root = (t0 - f_start / torch.where(slope == 0, torch.ones_like(slope), slope)).squeeze(-1)
+    root = torch.where(f0 == 0, torch.zeros_like(root), root)
+    return torch.where(crossed.any(-1) | (f0 == 0), root, torch.full_like(root, math.nan))
+
+
+def scan(f_of_t: RayFunction, f0: Tensor, step: Tensor | float, t_max: Tensor | float, block: int = 8):
+    """First grid point t = j·step (j ≥ 1, t ≤ t_max) where f has left the sign of f0, for every ray.
+
+    f0: f at t = 0 for the P rays (any shape; flattened). `step` and `t_max` may be per ray. Only rays not
+    yet bracketed are evaluated, `block` grid points at a time. Returns (lo, hi) = (hi − step, hi), shaped
+    like f0, NaN where the sign never changes up to t_max.
+    """
+    shape, f0 = f0.shape, f0.reshape(-1)
+    step = torch.as_tensor(step, dtype=f0.dtype, device=f0.device).expand(shape).reshape(-1)
+    t_max = torch.as_tensor(t_max, dtype=f0.dtype, device=f0.device).expand(shape).reshape(-1)
+    side, hi = torch.sign(f0), torch.full_like(f0, math.nan)
+    rays, first = torch.arange(f0.numel(), device=f0.device), 1
+    while rays.numel():
+        t = step[rays, None] * torch.arange(first, first + block, device=f0.device, dtype=f0.dtype)
+        inside = t <= t_max[rays, None] * (1 + 1e-9)
+        flipped = (side[rays, None] * f_of_t(t, rays) <= 0) & inside
+        found = flipped.any(-1)
+        hi[rays[found]] = t.gather(-1, flipped.to(torch.int8).argmax(-1, keepdim=True)).squeeze(-1)[found]
+        rays, first = rays[~found & inside[:, -1]], first + block
+    hi = hi.reshape(shape)
+    return hi - step.reshape(shape), hi
+
+
+def refine(
+    f_of_t: RayFunction, f0: Tensor, lo: Tensor, hi: Tensor, rtol: float = 1e-6, max_iter: int = 200
+) -> Tensor:
+    """Shrink each bracket (sign of f0 at lo, the other sign at hi) until hi − lo ≤ rtol·hi; return hi.
+
+    Illinois false position: superlinear on the nearly linear rays of these experiments, never leaves the
+    bracket. Converged rays drop out; NaN brackets stay NaN.
+    """
+    shape, side = f0.shape, torch.sign(f0).reshape(-1)
+    out = hi.reshape(-1).clone()
+    rays = torch.nonzero(~torch.isnan(out)).squeeze(-1)
+    a, b = lo.reshape(-1)[rays], out[rays]
+    g = side[rays, None] * f_of_t(torch.stack([a, b], -1), rays)  # normalised: g(a) > 0 ≥ g(b)
+    ga, gb = g[:, 0], g[:, 1]
+    last = torch.zeros_like(a, dtype=torch.int8)  # which end moved last: +1 b, −1 a
+    for _ in range(max_iter):
+        done = (b - a <= rtol * b) | (gb == 0)
+        out[rays[done]] = b[done]
+        keep = ~done
+        rays, a, b, ga, gb, last = rays[keep], a[keep], b[keep], ga[keep], gb[keep], last[keep]
+        if not rays.numel():
+            break
+        t = torch.where(ga != gb, b - gb * (b - a) / (gb - ga), 0.5 * (a + b))
+        t = torch.where((t > a) & (t < b), t, 0.5 * (a + b))
+        gt = side[rays] * f_of_t(t[:, None], rays).squeeze(-1)
+        moves_b = gt <= 0
+        ga = torch.where(moves_b & (last == 1), 0.5 * ga, ga)  # Illinois: halve the end that stays twice
+        gb = torch.where(~moves_b & (last == -1), 0.5 * gb, gb)
+        a, ga = torch.where(moves_b, a, t), torch.where(moves_b, ga, gt)
+        b, gb = torch.where(moves_b, t, b), torch.where(moves_b, gt, gb)
+        last = torch.where(moves_b, 1, -1).to(torch.int8)
+    out[rays] = b
+    return out.reshape(shape)

@@ -1,0 +1,83 @@
+"""Results on disk: one directory per sweep cell, written atomically, complete only once `meta.json` is.
+
+Layout: RESULTS/runs/EXPERIMENT/HASH/{config.yaml, rows.csv, meta.json}; aggregates RESULTS/EXPERIMENT.csv
+(all rows), RESULTS/EXPERIMENT.cells.csv (one row per cell: its config and meta) and RESULTS/claims.csv.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+FLOAT_FORMAT = "%.9g"
+
+
+def cell_hash(identity: dict[str, Any]) -> str:
+    """A short stable name for what a cell computes (dora-style signature)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, then rename over it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, float_format=FLOAT_FORMAT).encode()
+
+
+def atomic_write_csv(path: Path, df: pd.DataFrame) -> None:
+    atomic_write_bytes(path, csv_bytes(df))
+
+
+def cell_dir(results_dir: str | Path, experiment: str, digest: str) -> Path:
+    return Path(results_dir) / "runs" / experiment / digest
+
+
+def read_meta(directory: Path) -> dict[str, Any] | None:
+    """The cell's meta if the cell is complete and intact (rows.csv matches the checksum meta recorded)."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text())
+        rows = (directory / "rows.csv").read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("rows_sha256") != hashlib.sha256(rows).hexdigest():
+        return None
+    return meta
+
+
+def write_cell(directory: Path, config: dict[str, Any], rows: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """config.yaml and rows.csv first, meta.json (with the rows' checksum) last: the completion mark."""
+    data = csv_bytes(rows)
+    atomic_write_bytes(directory / "config.yaml", OmegaConf.to_yaml(config).encode())
+    atomic_write_bytes(directory / "rows.csv", data)
+    meta = {**meta, "rows": len(rows), "rows_sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2, default=str).encode())
+
+
+def read_rows(directory: Path) -> pd.DataFrame:
+    return pd.read_csv(directory / "rows.csv")
+
+
+def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame) -> Path:
+    """Replace this experiment's rows of claims.csv, keep the others'."""
+    path = Path(results_dir) / "claims.csv"
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=claims.columns)
+    merged = pd.concat([old[old["experiment"] != experiment], claims], ignore_index=True)
+    atomic_write_csv(path, merged)
+    return path

@@ -1,0 +1,196 @@
+"""From `advrepro run EXPERIMENT [OVERRIDES]` to complete cells: plan, execute (resumably), aggregate.
+
+A cell is one resolved config. The scale preset (`scale=smoke|default|paper`) gives grids of cells; a key the
+user sets, pinned or swept with -m, replaces that grid axis. Cells run in this process, or through any Hydra
+launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`), with the same task function.
+"""
+
+import dataclasses
+import itertools
+import logging
+import time
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from advrepro import store
+from advrepro.config import (
+    ParsedOverrides,
+    compose,
+    config_dir,
+    identity,
+    override_string,
+    parse_overrides,
+    to_plain,
+)
+from advrepro.device import resolve_device, resolve_dtype
+from advrepro.errors import UserError
+from advrepro.experiment import Experiment
+from advrepro.experiments import get
+from advrepro.provenance import device_description, git_commit, package_versions
+
+log = logging.getLogger("advrepro")
+
+
+@dataclasses.dataclass
+class Cell:
+    overrides: list[str]
+    plain: dict[str, Any]
+    digest: str
+
+
+def build_config(experiment: Experiment, plain: dict[str, Any]) -> Any:
+    """The typed config object; its __post_init__ checks values (sizes > 0, known names)."""
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(experiment.config_class), plain))
+    except OmegaConfBaseException as err:
+        raise UserError(str(err).splitlines()[0]) from err
+
+
+def grid_cells(grids: list[dict[str, list]], user_keys: set[str]) -> list[dict[str, Any]]:
+    """The union over grids of each grid's product, without the axes the user set."""
+    cells: list[dict[str, Any]] = []
+    for grid in grids:
+        axes = {k: list(v) if isinstance(v, list) else [v] for k, v in grid.items() if k not in user_keys}
+        cells += [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    return cells
+
+
+def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[list[Cell], ParsedOverrides]:
+    """Every cell of the request, composed and validated before anything runs or is written."""
+    parsed = parse_overrides(overrides, multirun)
+    base = to_plain(compose(experiment.name, parsed.pinned))
+    if base["scale"] not in base["grids"]:
+        raise UserError(f"unknown scale '{base['scale']}' (choose one of: {', '.join(base['grids'])})")
+    grid = grid_cells(base["grids"][base["scale"]], parsed.keys)
+    cells: dict[str, Cell] = {}
+    for swept in itertools.product(*parsed.sweeps):
+        for values in grid or [{}]:
+            job = parsed.pinned + list(swept) + [override_string(k, v) for k, v in values.items()]
+            plain = to_plain(compose(experiment.name, job))
+            config = build_config(experiment, plain)
+            resolve_device(config.device)
+            resolve_dtype(config.dtype)
+            digest = store.cell_hash(identity(plain))
+            cells.setdefault(digest, Cell(job, plain, digest))
+    results_dirs = {c.plain["results_dir"] for c in cells.values()}
+    if len(results_dirs) != 1:
+        raise UserError("one run writes to one results_dir: do not sweep results_dir")
+    return list(cells.values()), parsed
+
+
+def execute_cell(cfg: DictConfig | dict[str, Any], force: bool = False) -> str:
+    """The task function (in-process or under a Hydra launcher): compute one cell unless already complete."""
+    plain = to_plain(cfg) if isinstance(cfg, DictConfig) else cfg
+    experiment = get(plain["experiment"])
+    config = build_config(experiment, plain)
+    digest = store.cell_hash(identity(plain))
+    directory = store.cell_dir(plain["results_dir"], experiment.name, digest)
+    if not force and store.read_meta(directory) is not None:
+        return digest
+    device = resolve_device(config.device)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    rows = experiment.run(config, device)
+    meta = {
+        "experiment": experiment.name,
+        "cell": digest,
+        "seed": config.seed,
+        "device": device_description(device),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "wall_time_s": round(time.perf_counter() - clock, 3),
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+    }
+    store.write_cell(directory, plain, rows, meta)
+    return digest
+
+
+def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: list[list[str]], force: bool):
+    """Hand the planned cells to the Hydra launcher the user named (joblib, submitit_local, submitit_slurm)."""
+    from hydra import initialize_config_dir
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.plugins import Plugins
+    from hydra.core.utils import JobStatus
+    from hydra.types import HydraContext, RunMode
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=experiment.name):
+        hydra = GlobalHydra.instance().hydra
+        cfg = hydra.compose_config(experiment.name, hydra_overrides + jobs[0], run_mode=RunMode.MULTIRUN)
+        HydraConfig.instance().set_config(cfg)
+        context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
+        launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=context, task_function=partial(execute_cell, force=force), config=cfg
+        )
+        returns = launcher.launch(jobs, initial_job_idx=0)
+    failed = [r for r in returns if r.status != JobStatus.COMPLETED]
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed; first: {failed[0].return_value!r}")
+
+
+def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device)."""
+    frames, summaries = [], []
+    for cell in cells:
+        directory = store.cell_dir(cell.plain["results_dir"], experiment.name, cell.digest)
+        meta = store.read_meta(directory)
+        if meta is None:
+            raise RuntimeError(f"cell {cell.digest} has no complete result in {directory}")
+        rows = store.read_rows(directory)
+        rows.insert(0, "cell", cell.digest)
+        frames.append(rows)
+        scalars = {k: v for k, v in identity(cell.plain).items() if not isinstance(v, dict | list)}
+        summaries.append(
+            {
+                "cell": cell.digest,
+                **scalars,
+                "device": meta["device"],
+                "wall_time_s": meta["wall_time_s"],
+                "git_commit": meta["git_commit"],
+                "torch": meta["versions"]["torch"],
+            }
+        )
+    rows, summary = pd.concat(frames, ignore_index=True), pd.DataFrame(summaries)
+    results = Path(cells[0].plain["results_dir"])
+    store.atomic_write_csv(results / f"{experiment.name}.csv", rows)
+    store.atomic_write_csv(results / f"{experiment.name}.cells.csv", summary)
+    return rows, summary
+
+
+def execute(experiment: Experiment, cells: list[Cell], parsed: ParsedOverrides, force: bool = False) -> dict:
+    """Compute the missing cells, aggregate, update claims.csv; returns a summary for the CLI."""
+    results_dir = cells[0].plain["results_dir"]
+    todo = [
+        c
+        for c in cells
+        if force or store.read_meta(store.cell_dir(results_dir, experiment.name, c.digest)) is None
+    ]
+    clock = time.perf_counter()
+    if any(o.startswith("hydra/launcher=") for o in parsed.hydra):
+        if todo:
+            launch_with_hydra(experiment, parsed.hydra, [c.overrides for c in todo], force)
+    else:
+        show = None if cells[0].plain["progress"] else True
+        with logging_redirect_tqdm():
+            for cell in tqdm(todo, desc=f"{experiment.name} cells", unit="cell", disable=show):
+                execute_cell(cell.plain, force)
+    rows, summary = aggregate(experiment, cells)
+    claims = pd.DataFrame(experiment.claims(rows, summary))
+    store.update_claims(results_dir, experiment.name, claims)
+    return {
+        "experiment": experiment.name,
+        "cells": len(cells),
+        "computed": len(todo),
+        "results_dir": results_dir,
+        "seconds": time.perf_counter() - clock,
+        "claims": claims,
+    }

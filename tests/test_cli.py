@@ -1,0 +1,177 @@
+"""The CLI end to end on tiny configs: run, resume, --force, plot, config, list, bad input."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from advrepro import store
+from advrepro.experiments import get
+
+SMOKE = ("scale=smoke", "device=cpu", "progress=false")
+
+
+def cell_dirs(results: Path, experiment="random-net") -> list[Path]:
+    return sorted((results / "runs" / experiment).iterdir())
+
+
+def test_run_writes_cells_aggregates_claims_and_figures(cli, results):
+    result = cli("run", "random-net", *SMOKE, f"results_dir={results}")
+    assert result.exit_code == 0, result.stderr
+    cells = cell_dirs(results)
+    assert len(cells) == 10  # the smoke grids: 2 d × 2 widths × 2 activations + 2 depths
+    meta = json.loads((cells[0] / "meta.json").read_text())
+    for key in ("seed", "versions", "device", "git_commit", "wall_time_s", "started", "finished"):
+        assert key in meta
+    assert meta["versions"]["torch"] == torch.__version__.split("+")[0] or meta["versions"]["torch"]
+    rows = pd.read_csv(results / "random-net.csv")
+    assert len(rows) == 8 * 4 * 8 + 2 * 4 * 8
+    assert {
+        "d",
+        "width",
+        "depth",
+        "activation",
+        "network",
+        "input",
+        "f_abs",
+        "grad_norm",
+        "eta",
+        "delta_norm",
+        "eta_lin",
+        "flipped",
+    } <= set(rows.columns)
+    found = rows[rows["flipped"]]
+    assert (found["eta"] <= 20).all() and (
+        found["delta_norm"] - found["eta"] * found["grad_norm"]
+    ).abs().max() < 1e-5
+    claims = pd.read_csv(results / "claims.csv")
+    assert set(claims["experiment"]) == {"random-net"} and set(claims["verdict"]) <= {
+        "agrees",
+        "differs",
+        "n/a",
+    }
+    for name in get("random-net").figures:
+        assert (results / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (results / "figures" / f"{name}.pdf").is_file()
+
+
+def test_resume_skips_complete_cells_and_force_recomputes(cli, results):
+    args = (
+        "run",
+        "random-net",
+        *SMOKE,
+        f"results_dir={results}",
+        "d=20",
+        "width=50",
+        "activation=relu",
+        "depth=1",
+    )
+    assert cli(*args).exit_code == 0
+    (cell,) = cell_dirs(results)
+    stamp = (cell / "meta.json").stat().st_mtime_ns
+    again = cli(*args)
+    assert "(0 computed)" in again.stdout
+    assert (cell / "meta.json").stat().st_mtime_ns == stamp
+    forced = cli(*args, "--force")
+    assert "(1 computed)" in forced.stdout
+    assert (cell / "meta.json").stat().st_mtime_ns != stamp
+
+
+def test_interrupted_or_corrupted_cell_is_not_taken_as_complete(cli, results, monkeypatch):
+    args = (
+        "run",
+        "random-net",
+        *SMOKE,
+        f"results_dir={results}",
+        "d=20",
+        "width=50",
+        "activation=relu",
+        "depth=1",
+    )
+    experiment = get("random-net")
+
+    def interrupted(cfg, device):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(experiment), "run", property(lambda self: interrupted), raising=False)
+    result = cli(*args)
+    assert result.exit_code == 130 and "resume" in result.stderr
+    assert not any((results / "runs").rglob("meta.json"))
+    monkeypatch.undo()
+    assert cli(*args).exit_code == 0
+    (cell,) = cell_dirs(results)
+    good = (cell / "rows.csv").read_bytes()
+    (cell / "rows.csv").write_bytes(good[: len(good) // 2])  # truncated
+    assert store.read_meta(cell) is None
+    assert "(1 computed)" in cli(*args).stdout
+    assert (cell / "rows.csv").read_bytes() == good  # same seed, same numbers
+
+
+def test_multirun_sweeps_the_product(cli, results):
+    result = cli(
+        "run",
+        "random-net",
+        "-m",
+        *SMOKE,
+        f"results_dir={results}",
+        "d=10,20",
+        "width=30,40",
+        "activation=relu",
+        "depth=1",
+        "--no-plot",
+    )
+    assert result.exit_code == 0, result.stderr
+    cells = pd.read_csv(results / "random-net.cells.csv")
+    assert sorted(zip(cells["d"], cells["width"], strict=True)) == [(10, 30), (10, 40), (20, 30), (20, 40)]
+
+
+def test_plot_redraws_from_csv_only(cli, results):
+    cli("run", "random-net", *SMOKE, f"results_dir={results}", "--no-plot")
+    assert not (results / "figures").exists()
+    result = cli("plot", "random-net", "--results-dir", str(results))
+    assert result.exit_code == 0 and (results / "figures" / "random-net_eta_vs_width.png").is_file()
+
+
+def test_config_shows_provenance_tags(cli):
+    result = cli("config", "random-net", "d=300")
+    assert result.exit_code == 0
+    assert "[paper]" in result.stdout and "[inferred]" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if line.startswith("d:"))
+    assert "300" in line and "[override]" in line
+
+
+def test_list_and_help(cli):
+    assert "random-net" in cli("list").stdout
+    for command in ("run", "plot", "config", "list", "bench"):
+        assert cli(command, "--help").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "no-such-thing"), "unknown experiment"),
+        (("run", "random-net", "foo=1"), "foo"),
+        (("run", "random-net", "d=abc"), "abc"),
+        (("run", "random-net", "d=0"), "d must be positive"),
+        (("run", "random-net", "width=-5"), "width must be positive"),
+        (("run", "random-net", "activation=sigmoidal"), "unknown activation"),
+        (("run", "random-net", "scale=huge"), "unknown scale"),
+        (("run", "random-net", "d=10,20"), "-m"),
+        (("run", "random-net", "search=exact", "activation=tanh"), "search=exact"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, results, args, message):
+    result = cli(*args, f"results_dir={results}")
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not results.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_gpu_exits_2(cli, results):
+    result = cli("run", "random-net", "device=cuda", f"results_dir={results}")
+    assert result.exit_code == 2 and "no CUDA GPU" in result.stderr
+    assert not results.exists()
