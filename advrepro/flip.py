@@ -16,10 +16,11 @@ from torch import Tensor
 RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (R, G), rays: (R,) flat ray indices) -> f: (R, G)
 
 
-def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float) -> Tensor:
-    """Smallest t in [0, t_max] with f(t) = 0, f(t) = c0 + Σ_l c_l relu(z_l + t·v_l); NaN if none.
+def relu_ray_pieces(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float):
+    """f(t) = c0 + Σ_l c_l relu(z_l + t·v_l) on [0, t_max] as a piecewise-linear function.
 
-    z, v: (..., k); c broadcastable to (..., k); c0 broadcastable to (...).
+    Returns (knots, values, slopes): knots (..., k+2) from 0 to t_max (breakpoints t_l = −z_l/v_l sorted, those
+    past t_max clamped onto it), f at each knot, and the slope on each segment [knot_j, knot_j+1] (..., k+1).
     """
     c = c.expand_as(z)
     active = (z > 0) | ((z == 0) & (v > 0))
@@ -31,17 +32,32 @@ def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: 
     jumps = torch.gather(c * v.abs(), -1, order)
     zero, end = torch.zeros_like(f0)[..., None], torch.full_like(f0, t_max)[..., None]
     knots = torch.cat([zero, breaks, end], -1)
-    slopes = slope0[..., None] + torch.cat([zero, jumps.cumsum(-1)], -1)  # slope on [knot_j, knot_j+1]
-    values = f0[..., None] + torch.cat([zero, (slopes * knots.diff(dim=-1)).cumsum(-1)], -1)  # f at knots
-    crossed = torch.sign(f0)[..., None] * values[..., 1:] <= 0  # the segment ending at knot j+1 reaches 0
-    j = crossed.to(torch.int8).argmax(-1, keepdim=True)
-    t0, f_start, slope = knots.gather(-1, j), values.gather(-1, j), slopes.gather(-1, j)
-    root = (t0 - f_start / torch.where(slope == 0, torch.ones_like(slope), slope)).squeeze(-1)
-    root = torch.where(f0 == 0, torch.zeros_like(root), root)
-    return torch.where(crossed.any(-1) | (f0 == 0), root, torch.full_like(root, math.nan))
+    slopes = slope0[..., None] + torch.cat([zero, jumps.cumsum(-1)], -1)
+    values = f0[..., None] + torch.cat([zero, (slopes * knots.diff(dim=-1)).cumsum(-1)], -1)
+    return knots, values, slopes
 
 
-def scan(f_of_t: RayFunction, f0: Tensor, step: Tensor | float, t_max: Tensor | float, block: int = 8):
+def segment_roots(knots: Tensor, values: Tensor, slopes: Tensor, sign: Tensor) -> Tensor:
+    """Per segment, where f enters the side opposite to `sign` (..., k+1); NaN for segments with no entry."""
+    start, stop = sign[..., None] * values[..., :-1], sign[..., None] * values[..., 1:]
+    enters = (start > 0) & (stop <= 0)
+    root = knots[..., :-1] - values[..., :-1] / torch.where(slopes == 0, torch.ones_like(slopes), slopes)
+    return torch.where(enters, root, torch.full_like(root, math.nan))
+
+
+def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float) -> Tensor:
+    """Smallest t in [0, t_max] with f(t) = 0, f(t) = c0 + Σ_l c_l relu(z_l + t·v_l); NaN if none.
+
+    z, v: (..., k); c broadcastable to (..., k); c0 broadcastable to (...).
+    """
+    knots, values, slopes = relu_ray_pieces(z, v, c, c0, t_max)
+    f0 = values[..., 0]
+    first = segment_roots(knots, values, slopes, torch.sign(f0)).nan_to_num(math.inf).min(-1).values
+    first = torch.where(torch.isinf(first), torch.full_like(first, math.nan), first)
+    return torch.where(f0 == 0, torch.zeros_like(first), first)
+
+
+def scan(f_of_t: RayFunction, f0: Tensor, step: Tensor | float, t_max: Tensor | float, block: int = 4):
     """First grid point t = j·step (j ≥ 1, t ≤ t_max) where f has left the sign of f0, for every ray.
 
     f0: f at t = 0 for the P rays (any shape; flattened). `step` and `t_max` may be per ray. Only rays not

@@ -113,11 +113,13 @@ class Net:
             if len(self.weights) == 1:
                 f = torch.bmm(self.psi(z), self.readout[nets, :, None]).squeeze(-1)
                 return f if self.out_bias is None else f + self.out_bias[nets, None]
-            used, which = nets.unique(return_inverse=True)
-            grid = torch.zeros(len(used), N, t.shape[1], k, dtype=z.dtype, device=z.device)
-            grid[which, rays % N] = z
-            f = self.select(used).head(grid.reshape(len(used), -1, k)).reshape(len(used), N, -1)
-            return f[which, rays % N]
+            # Deeper: pack each network's active rays side by side (rays are sorted) and run those networks.
+            used, which, counts = nets.unique_consecutive(return_inverse=True, return_counts=True)
+            slot = torch.arange(len(rays), device=rays.device) - (counts.cumsum(0) - counts)[which]
+            grid = torch.zeros(len(used), int(counts.max()), t.shape[1], k, dtype=z.dtype, device=z.device)
+            grid[which, slot] = z
+            f = self.select(used).head(grid.reshape(len(used), -1, k)).reshape(len(used), grid.shape[1], -1)
+            return f[which, slot]
 
         return v, f_of_t
 
