@@ -16,8 +16,8 @@ from torch import Tensor
 RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (R, G), rays: (R,) flat ray indices) -> f: (R, G)
 
 
-def relu_ray_pieces(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float):
-    """f(t) = c0 + Σ_l c_l relu(z_l + t·v_l) on [0, t_max] as a piecewise-linear function.
+def relu_ray_pieces(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: Tensor | float):
+    """f(t) = c0 + Σ_l c_l relu(z_l + t·v_l) on [0, t_max] as a piecewise-linear function (t_max per ray or one).
 
     Returns (knots, values, slopes): knots (..., k+2) from 0 to t_max (breakpoints t_l = −z_l/v_l sorted, those
     past t_max clamped onto it), f at each knot, and the slope on each segment [knot_j, knot_j+1] (..., k+1).
@@ -27,10 +27,11 @@ def relu_ray_pieces(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: 
     f0 = c0 + (c * torch.relu(z)).sum(-1)
     slope0 = (c * v * active).sum(-1)
     # The slope jumps by c_l·|v_l| at each breakpoint t_l = −z_l / v_l > 0 (a unit switching on or off).
-    breaks = torch.where(z * v < 0, -z / v, torch.full_like(z, math.inf)).clamp(max=t_max)
+    end = torch.as_tensor(t_max, dtype=z.dtype, device=z.device).expand_as(f0)[..., None]
+    breaks = torch.minimum(torch.where(z * v < 0, -z / v, torch.full_like(z, math.inf)), end)
     breaks, order = breaks.sort(dim=-1)
     jumps = torch.gather(c * v.abs(), -1, order)
-    zero, end = torch.zeros_like(f0)[..., None], torch.full_like(f0, t_max)[..., None]
+    zero = torch.zeros_like(f0)[..., None]
     knots = torch.cat([zero, breaks, end], -1)
     slopes = slope0[..., None] + torch.cat([zero, jumps.cumsum(-1)], -1)
     values = f0[..., None] + torch.cat([zero, (slopes * knots.diff(dim=-1)).cumsum(-1)], -1)
@@ -45,7 +46,7 @@ def segment_roots(knots: Tensor, values: Tensor, slopes: Tensor, sign: Tensor) -
     return torch.where(enters, root, torch.full_like(root, math.nan))
 
 
-def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: float) -> Tensor:
+def exact_relu_root(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: Tensor | float) -> Tensor:
     """Smallest t in [0, t_max] with f(t) = 0, f(t) = c0 + Σ_l c_l relu(z_l + t·v_l); NaN if none.
 
     z, v: (..., k); c broadcastable to (..., k); c0 broadcastable to (...).
@@ -113,3 +114,11 @@ def refine(
         last = torch.where(moves_b, 1, -1).to(torch.int8)
     out[rays] = b
     return out.reshape(shape)
+
+
+def piecewise_value(knots: Tensor, values: Tensor, slopes: Tensor, t: Tensor) -> Tensor:
+    """f at the points t (..., C) of the piecewise-linear function given by `relu_ray_pieces` (t ≤ t_max)."""
+    j = (torch.searchsorted(knots.contiguous(), t.contiguous(), right=True) - 1).clamp(
+        0, slopes.shape[-1] - 1
+    )
+    return values.gather(-1, j) + slopes.gather(-1, j) * (t - knots.gather(-1, j))

@@ -65,6 +65,7 @@ class Net:
         return f if self.out_bias is None else f + self.out_bias[:, None]
 
     def forward(self, x: Tensor) -> Tensor:
+        """f(x) for x (N, d) shared by all networks or (B, N, d), one input set per network -> (B, N)."""
         return self.head(self.linear(0, x))
 
     def input_gradient(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from advrepro.config import provenance_tags  # noqa: E402
 
@@ -39,6 +40,11 @@ def inferred_note(experiment: str, keys: list[str]) -> str:
 def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:
     """Caption under the panels, then `name.png` and `name.pdf` with pinned metadata (reproducible files)."""
     figure_dir.mkdir(parents=True, exist_ok=True)
+    for ax in fig.axes:  # 0.3 rather than 3×10⁻¹ on log axes
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+                axis.set_minor_formatter(ticker.FuncFormatter(lambda value, _: ""))
     fig.tight_layout()
     text = "\n".join(textwrap.wrap(caption, width=int(fig.get_figwidth() * 17)))
     fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=7.5)

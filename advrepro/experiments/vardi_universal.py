@@ -1,0 +1,310 @@
+"""Gradient methods converge to networks with a universal perturbation (Vardi, Yehudai, Shamir, NeurIPS 2022).
+
+protocols.md §4. Train f(x) = Σ_l a_l relu(w_l·x + b_l) (W, b, a all trained) on n points of the √d-sphere with
+random ±1 labels until the loss is ≤ 1e-30; then δ = η·Σ_i y_i x_i flips every sample: sign f(x_i − y_i δ) = −y_i.
+"""
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from advrepro.config import CommonConfig, require_choice, require_positive
+from advrepro.device import resolve_dtype
+from advrepro.errors import UserError
+from advrepro.experiment import Experiment, claim
+from advrepro.flip import piecewise_value, relu_ray_pieces, segment_roots
+from advrepro.nets import Net, rademacher, sphere
+from advrepro.progress import bar
+from advrepro.seeding import generator
+
+NAME = "vardi-universal"
+log = logging.getLogger(__name__)
+LOSSES = ("exp", "logistic")
+INITS = ("pytorch", "normal")
+
+
+@dataclasses.dataclass
+class VardiConfig(CommonConfig):
+    d: int = 500
+    n: int = 50
+    width: int = 100
+    loss: str = "exp"
+    loss_target: float = 1e-30
+    lr0: float = 0.01
+    max_steps: int = 20_000
+    batch_size: int = 0
+    init: str = "pytorch"
+    runs: int = 5
+    max_delta_ratio: float = 2.0
+
+    def __post_init__(self):
+        require_positive(
+            self, "d", "n", "width", "loss_target", "lr0", "max_steps", "runs", "max_delta_ratio"
+        )
+        require_choice(self, "loss", LOSSES)
+        require_choice(self, "init", INITS)
+        if self.batch_size < 0:
+            raise UserError(f"batch_size must be ≥ 0 (0 = full batch), got {self.batch_size}")
+
+
+def log_mean_loss(margins: torch.Tensor, loss: str) -> torch.Tensor:
+    """log((1/n) Σ_i ℓ(m_i)) per run, stable far below float64's smallest loss: ℓ = e^{−m} or log(1 + e^{−m})."""
+    if loss == "exp":
+        log_terms = -margins
+    else:  # log softplus(−m) = −m − e^{−m}/2 + … once e^{−m} is negligible
+        softplus = torch.nn.functional.softplus(-margins)
+        log_terms = torch.where(margins > 30, -margins, torch.log(softplus.clamp_min(1e-300)))
+    return torch.logsumexp(log_terms, dim=-1) - math.log(margins.shape[-1])
+
+
+def init_params(cfg: VardiConfig, run: int, dtype) -> list[torch.Tensor]:
+    """W (k, d), b (k), a (k): PyTorch's nn.Linear default U(±1/√fan_in), or N(0, 1/fan_in) with b = 0."""
+    g = generator(cfg.seed, "init", run)
+    k, d = cfg.width, cfg.d
+    if cfg.init == "pytorch":
+        uniform = lambda shape, fan_in: (
+            (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1) / math.sqrt(fan_in)
+        )  # noqa: E731
+        return [uniform((k, d), d), uniform((k,), d), uniform((k,), k)]
+    return [
+        torch.randn(k, d, generator=g, dtype=dtype) / math.sqrt(d),
+        torch.zeros(k, dtype=dtype),
+        torch.randn(k, generator=g, dtype=dtype) / math.sqrt(k),
+    ]
+
+
+def train(cfg: VardiConfig, x: torch.Tensor, y: torch.Tensor, device) -> tuple[Net, dict[str, np.ndarray]]:
+    """Gradient flow on log L, discretised: θ ← θ − lr0·∇L/L (lr_t = lr0/L_t; protocols.md §4 [inferred]).
+
+    All runs train together (leading dim R); a run stops once its loss is ≤ loss_target.
+    """
+    dtype = x.dtype
+    W, b, a = (
+        torch.stack(p).to(device).requires_grad_()
+        for p in zip(*(init_params(cfg, r, dtype) for r in range(cfg.runs)), strict=True)
+    )
+    R, n = y.shape
+    active = torch.ones(R, dtype=torch.bool, device=device)
+    steps = torch.zeros(R, dtype=torch.long, device=device)
+    finite = torch.ones(R, dtype=torch.bool, device=device)
+    batches = generator(cfg.seed, "batches")
+    full = cfg.batch_size == 0 or cfg.batch_size >= n
+    log_target = math.log(cfg.loss_target)
+    progress = bar(range(cfg.max_steps), cfg, desc=f"{NAME} d={cfg.d} n={cfg.n} k={cfg.width}")
+    for step in progress:
+        idx = slice(None) if full else torch.randperm(n, generator=batches)[: cfg.batch_size].to(device)
+        z = torch.baddbmm(b[:, None, :], x[:, idx], W.transpose(1, 2))
+        log_loss = log_mean_loss(y[:, idx] * (torch.relu(z) * a[:, None, :]).sum(-1), cfg.loss)
+        grads = torch.autograd.grad(log_loss[active].sum(), (W, b, a))
+        with torch.no_grad():
+            for p, g in zip((W, b, a), grads, strict=True):
+                p -= cfg.lr0 * g
+            steps += active
+            full_log_loss = log_mean_loss(y * Net([W], a, "relu", [b]).forward(x), cfg.loss)
+            finite &= torch.isfinite(full_log_loss)
+            active &= finite & (full_log_loss > log_target)
+        if step % 50 == 0:
+            progress.set_postfix(log10_loss=f"{full_log_loss.max().item() / math.log(10):.1f}")
+        if not active.any():
+            break
+    if not finite.all():
+        log.warning("%s: %d of %d runs hit a non-finite loss (lower lr0)", NAME, int((~finite).sum()), R)
+    if active.any():
+        log.warning(
+            "%s: %d of %d runs stopped at max_steps=%d before loss ≤ %g",
+            NAME,
+            int(active.sum()),
+            R,
+            cfg.max_steps,
+            cfg.loss_target,
+        )
+    net = Net([W.detach()], a.detach(), "relu", [b.detach()])
+    theta_sq = W.detach().pow(2).sum((1, 2)) + b.detach().pow(2).sum(1) + a.detach().pow(2).sum(1)
+    margins = y * net.forward(x)
+    record = {
+        "steps": steps,
+        "final_log10_loss": full_log_loss / math.log(10),
+        "converged": finite & ~active,
+        "min_margin": margins.min(1).values / theta_sq,  # f is 2-homogeneous in θ = (W, b, a)
+    }
+    return net, {k: v.cpu().numpy() for k, v in record.items()}
+
+
+def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: torch.Tensor) -> dict:
+    """δ = η·u, u = Σ_i y_i x_i. Exact along each ray x_i − η·y_i·u (piecewise linear in η).
+
+    Per run: η* = max_i (smallest η flipping sample i) (the paper's number), the fraction flipped at η*, and the
+    smallest η flipping all samples at once (≥ η*; one of the samples' entry points into their flipped sets).
+    """
+    u = (y[..., None] * x).sum(1)  # (R, d)
+    z = net.linear(0, x)  # (R, n, k)
+    v = -y[..., None] * torch.matmul(u[:, None, :], net.weights[0].transpose(1, 2))  # W(−y_i u)
+    knots, values, slopes = relu_ray_pieces(z, v, net.readout[:, None, :], 0.0, t_max[:, None])
+    entries = segment_roots(knots, values, slopes, y)  # where y_i f enters (−∞, 0]: (R, n, k+1)
+    eta_i = entries.nan_to_num(math.inf).min(-1).values  # (R, n)
+    eta_star = eta_i.max(1).values  # inf when some sample never flips up to t_max
+    just_after = lambda t: t * (1 + 1e-9) + 1e-12  # noqa: E731
+    at_star = piecewise_value(
+        knots,
+        values,
+        slopes,
+        just_after(eta_star.clamp(max=t_max))[:, None, None].expand(*y.shape, 1).contiguous(),
+    ).squeeze(-1)
+    frac = torch.where(torch.isfinite(eta_star), (y * at_star < 0).to(x.dtype).mean(1), math.nan)
+    candidates = entries.reshape(len(y), -1)
+    candidates = (
+        torch.where(candidates >= eta_star[:, None] * (1 - 1e-12), candidates, math.inf).sort(-1).values
+    )
+    keep = max(1, int(torch.isfinite(candidates).sum(-1).max()))
+    candidates = candidates[:, :keep]  # (R, C)
+    t = just_after(candidates.clamp(max=t_max[:, None]))[:, None, :].expand(-1, y.shape[1], -1).contiguous()
+    flipped_all = ((y[..., None] * piecewise_value(knots, values, slopes, t)) < 0).all(1) & torch.isfinite(
+        candidates
+    )
+    first = flipped_all.to(torch.int8).argmax(-1, keepdim=True)
+    eta_all = torch.where(flipped_all.any(-1), candidates.gather(-1, first).squeeze(-1), math.inf)
+    nan_inf = lambda t: torch.where(torch.isinf(t), math.nan, t)  # noqa: E731
+    return {
+        "u_norm": u.norm(dim=-1),
+        "eta_max_min": nan_inf(eta_star),
+        "frac_flipped": frac,
+        "eta_all": nan_inf(eta_all),
+    }
+
+
+def separation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """max_{i≠j} |⟨x_i, x_j⟩| per run and the theorem's condition n ≤ (d+1)/(3(max|⟨x_i,x_j⟩| + 1))."""
+    gram = torch.matmul(x, x.transpose(1, 2)).abs()
+    gram.diagonal(dim1=1, dim2=2).zero_()
+    max_inner = gram.amax((1, 2))
+    n, d = x.shape[1], x.shape[2]
+    return max_inner, n <= (d + 1) / (3 * (max_inner + 1))
+
+
+def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
+    dtype = resolve_dtype(cfg.dtype)
+    x = torch.stack(
+        [
+            sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "data", r), dtype)
+            for r in range(cfg.runs)
+        ]
+    ).to(device)
+    y = torch.stack(
+        [rademacher((cfg.n,), generator(cfg.seed, "labels", r), dtype) for r in range(cfg.runs)]
+    ).to(device)
+    net, record = train(cfg, x, y, device)
+    with torch.no_grad():
+        u_norm = (y[..., None] * x).sum(1).norm(dim=-1)
+        found = universal_perturbation(net, x, y, cfg.max_delta_ratio * math.sqrt(cfg.d) / u_norm)
+        max_inner, separated = separation(x)
+    found = {k: v.cpu().numpy() for k, v in found.items()}
+    delta = found["eta_max_min"] * found["u_norm"]
+    return pd.DataFrame(
+        {
+            "d": cfg.d,
+            "n": cfg.n,
+            "width": cfg.width,
+            "run": np.arange(cfg.runs),
+            **record,
+            "final_loss": 10.0 ** record["final_log10_loss"],
+            "max_inner": max_inner.cpu().numpy(),
+            "separation_ok": separated.cpu().numpy(),
+            "eta_max_min": found["eta_max_min"],
+            "frac_flipped": found["frac_flipped"],
+            "eta_all": found["eta_all"],
+            "delta_norm": delta,
+            "delta_over_sqrt_d": delta / math.sqrt(cfg.d),
+            "delta_all_over_sqrt_d": found["eta_all"] * found["u_norm"] / math.sqrt(cfg.d),
+        }
+    )
+
+
+def fitted_slope(frame: pd.DataFrame, x: str, y: str) -> float:
+    """Least-squares slope of log y against log x."""
+    frame = frame[np.isfinite(frame[y]) & (frame[y] > 0)]
+    return float(np.polyfit(np.log(frame[x]), np.log(frame[y]), 1)[0]) if frame[x].nunique() > 1 else math.nan
+
+
+def fixed_panels(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The panels' cells: versus n (d, width at their most common values), versus d, versus width."""
+    mode = {key: rows[key].mode().iloc[0] for key in ("d", "n", "width")}
+    sel = lambda a, b: rows[(rows[a] == mode[a]) & (rows[b] == mode[b])]  # noqa: E731
+    return {"n": sel("d", "width"), "d": sel("n", "width"), "width": sel("d", "n")}
+
+
+def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+    out = [
+        claim(
+            NAME,
+            "training reached the loss target in every run (fraction of runs)",
+            f"L ≤ {cells['loss_target'].min():g}",
+            float(rows["converged"].mean()),
+            bool(rows["converged"].all()),
+        )
+    ]
+    worst = rows["delta_all_over_sqrt_d"].max()
+    out.append(
+        claim(
+            NAME,
+            "one δ = η·Σ y_i x_i flips every sample; largest ‖δ‖/‖x‖ over runs (verdict: all flip, < 0.5)",
+            "‖δ‖ ≪ ‖x‖ = √d",
+            float(worst),
+            bool(rows["eta_all"].notna().all() and worst < 0.5),
+        )
+    )
+    panels = fixed_panels(rows)
+    slope = fitted_slope(panels["n"], "n", "delta_over_sqrt_d")
+    out.append(
+        claim(
+            NAME,
+            "log–log slope of ‖δ‖/√d versus n at fixed d, width (verdict: < 0)",
+            "decreasing, ∝ n^(−1/2) (‖δ‖ = O(√(d/n)))",
+            slope,
+            None if math.isnan(slope) else slope < 0,
+        )
+    )
+    by_width = panels["width"].groupby("width")["delta_over_sqrt_d"].mean()
+    spread = float(by_width.std() / by_width.mean()) if len(by_width) > 1 else math.nan
+    out.append(
+        claim(
+            NAME,
+            "spread of mean ‖δ‖/√d across widths, std/mean (verdict: < 0.25)",
+            "independent of the width",
+            spread,
+            None if math.isnan(spread) else spread < 0.25,
+        )
+    )
+    ok = rows.groupby("cell")["separation_ok"].all()
+    out.append(
+        claim(
+            NAME,
+            "cells satisfying the theorem's separation condition (fraction)",
+            "n ≤ (d+1)/(3(max|⟨x_i,x_j⟩|+1))",
+            float(ok.mean()),
+            None,
+        )
+    )
+    return out
+
+
+def _plot(rows, cells, figure_dir):
+    from advrepro.figures.vardi_universal import plot
+
+    return plot(rows, cells, figure_dir)
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="Trained networks have a universal perturbation δ = η·Σ y_i x_i",
+    reproduces="Vardi, Yehudai, Shamir, 'Gradient methods provably converge to non-robust networks' (NeurIPS 2022), "
+    "experiment figure panels (a), (b) and a width panel",
+    figures=(f"{NAME}_delta",),
+    config_class=VardiConfig,
+    run=run,
+    claims=claims,
+    plot=_plot,
+)

@@ -1,0 +1,120 @@
+"""vardi-universal: float64 training to 1e-30, exact universal-perturbation search against brute force."""
+
+import math
+
+import pytest
+import torch
+
+from advrepro.experiments.vardi_universal import (
+    VardiConfig,
+    log_mean_loss,
+    run,
+    train,
+    universal_perturbation,
+)
+from advrepro.nets import Net, rademacher, sphere
+from advrepro.seeding import generator
+
+CPU = torch.device("cpu")
+
+
+def data(cfg: VardiConfig):
+    x = torch.stack(
+        [
+            sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "data", r), torch.float64)
+            for r in range(cfg.runs)
+        ]
+    )
+    y = torch.stack(
+        [rademacher((cfg.n,), generator(cfg.seed, "labels", r), torch.float64) for r in range(cfg.runs)]
+    )
+    return x, y
+
+
+@pytest.mark.parametrize("loss", ["exp", "logistic"])
+def test_log_mean_loss_is_exact_and_never_underflows(loss):
+    margins = torch.tensor([[0.5, 3.0, 20.0], [900.0, 1000.0, 1200.0]], dtype=torch.float64)
+    got = log_mean_loss(margins, loss)
+    ell = torch.exp(-margins[0]) if loss == "exp" else torch.nn.functional.softplus(-margins[0])
+    assert got[0].item() == pytest.approx(math.log(ell.mean().item()), rel=1e-12)
+    # e^{−900} underflows float64; the log of the mean loss is still −900 − log(3) + log(1 + e^{−100} + …)
+    assert got[1].item() == pytest.approx(-900 - math.log(3), rel=1e-12)
+
+
+def test_training_reaches_1e_minus_30_in_float64():
+    cfg = VardiConfig(d=30, n=10, width=40, runs=3, progress=False, dtype="float64")
+    x, y = data(cfg)
+    net, record = train(cfg, x, y, CPU)
+    assert record["converged"].all()
+    assert (record["final_log10_loss"] <= -30).all() and record["final_log10_loss"].min() > -300
+    margins = y * net.forward(x)
+    assert torch.isfinite(margins).all() and (margins > 60).all()  # e^{−m} ≤ 1e-30·n needs m ≳ 69 − log n
+    assert all(torch.isfinite(t).all() for t in (*net.weights, net.readout, *net.biases))
+
+
+def random_two_layer(R=3, n=7, d=6, k=9, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    net = Net(
+        [torch.randn(R, k, d, generator=g, dtype=torch.float64)],
+        torch.randn(R, k, generator=g, dtype=torch.float64),
+        "relu",
+        [torch.randn(R, k, generator=g, dtype=torch.float64)],
+    )
+    x = torch.randn(R, n, d, generator=g, dtype=torch.float64)
+    y = torch.sign(net.forward(x))  # labels the network gets right, as after training
+    return net, x, y
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_universal_eta_equals_brute_force(seed):
+    net, x, y = random_two_layer(seed=seed)
+    u = (y[..., None] * x).sum(1)
+    t_max = torch.full((3,), 4.0, dtype=torch.float64)
+    found = universal_perturbation(net, x, y, t_max)
+    etas = torch.linspace(0, 4.0, 40_001, dtype=torch.float64)
+    points = (
+        x[:, None] - etas[None, :, None, None] * y[:, None, :, None] * u[:, None, None, :]
+    )  # (R, E, n, d)
+    flipped = torch.stack(
+        [
+            y[r] * net.select(torch.tensor([r])).forward(points[r].reshape(-1, 6)).reshape(len(etas), -1) < 0
+            for r in range(3)
+        ]
+    )  # (R, E, n)
+    for r in range(3):
+        per_sample = [
+            etas[flipped[r, :, i]].min().item() if flipped[r, :, i].any() else math.inf for i in range(7)
+        ]
+        expected_star = max(per_sample)
+        all_at = flipped[r].all(-1)
+        expected_all = etas[all_at].min().item() if all_at.any() else math.nan
+        if math.isinf(expected_star):
+            assert math.isnan(found["eta_max_min"][r].item())
+            continue
+        assert found["eta_max_min"][r].item() == pytest.approx(expected_star, abs=2e-4)
+        assert found["eta_all"][r].item() == pytest.approx(expected_all, abs=2e-4, nan_ok=True)
+
+
+def test_the_perturbation_flips_the_samples_it_claims():
+    cfg = VardiConfig(d=40, n=12, width=50, runs=2, progress=False, dtype="float64")
+    rows = run(cfg, CPU)
+    x, y = data(cfg)
+    net, _ = train(cfg, x, y, CPU)
+    u = (y[..., None] * x).sum(1)
+    for r, row in rows.iterrows():
+        assert row["converged"] and math.isfinite(row["eta_all"])
+        eta = row["eta_all"] * (1 + 1e-9)
+        f = net.select(torch.tensor([r])).forward(x[r] - eta * y[r][:, None] * u[r])[0]
+        assert (y[r] * f < 0).all()  # every sample flipped by the one δ
+        before = net.select(torch.tensor([r])).forward(x[r] - 0.999 * row["eta_all"] * y[r][:, None] * u[r])[
+            0
+        ]
+        assert not (y[r] * before < 0).all()  # and no smaller η flips them all (locally)
+        assert row["frac_flipped"] <= 1 and row["delta_over_sqrt_d"] == pytest.approx(
+            row["eta_max_min"] * u[r].norm().item() / math.sqrt(cfg.d)
+        )
+
+
+def test_bad_vardi_input_exits_2(cli, results):
+    result = cli("run", "vardi-universal", "loss=hinge", f"results_dir={results}")
+    assert result.exit_code == 2 and "unknown loss" in result.stderr and not results.exists()
