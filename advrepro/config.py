@@ -24,7 +24,16 @@ VERSION_BASE = "1.3"
 TAG = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w-]*):.*#\s*\[(?P<tag>[a-z]+)\]\s*(?P<note>.*)$")
 
 # Keys that say where or how a cell runs, not what it computes: left out of the cell's identity (hash).
-NON_IDENTITY_KEYS = ("results_dir", "device", "scale", "grids", "progress", "chunk_mb")
+NON_IDENTITY_KEYS = (
+    "results_dir",
+    "device",
+    "scale",
+    "grids",
+    "progress",
+    "chunk_mb",
+    "data_dir",
+    "download",
+)
 
 
 @dataclasses.dataclass

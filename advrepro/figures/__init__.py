@@ -1,5 +1,6 @@
 """Shared figure plumbing: paper-sized panels, a caption stating the settings and inferred values, PNG + PDF."""
 
+import math
 import textwrap
 from pathlib import Path
 
@@ -33,18 +34,31 @@ def settings(cells: pd.DataFrame, keys: list[str]) -> str:
 def inferred_note(experiment: str, keys: list[str]) -> str:
     """Which of the plotted settings are our reconstruction rather than the paper's ([inferred]/[unknown])."""
     tags = provenance_tags(experiment)
-    marked = [f"{k} [{tags[k][0]}]" for k in keys if k in tags and tags[k][0] in ("inferred", "unknown")]
-    return "Inferred, not from the paper: " + (", ".join(marked) if marked else "none") + "."
+    marked = [
+        f"{k} [{tags[k][0]}]" for k in [*keys, "grids"] if k in tags and tags[k][0] in ("inferred", "unknown")
+    ]
+    return (
+        "Inferred, not from the paper: "
+        + (", ".join(marked) if marked else "none")
+        + " (grids = the swept values)."
+    )
 
 
 def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:
     """Caption under the panels, then `name.png` and `name.pdf` with pinned metadata (reproducible files)."""
     figure_dir.mkdir(parents=True, exist_ok=True)
-    for ax in fig.axes:  # 0.3 rather than 3×10⁻¹ on log axes
+    for ax in fig.axes:  # 0.3 rather than 3×10⁻¹ on log axes; label minor ticks when under two decades show
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "log":
+                low, high = sorted(axis.get_view_interval())
+                span = high / low if low > 0 else math.inf
+                shown = "123456789" if span < 10 else ("25" if span < 100 else "")  # leading digits labelled
                 axis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-                axis.set_minor_formatter(ticker.FuncFormatter(lambda value, _: ""))
+                axis.set_minor_formatter(
+                    ticker.FuncFormatter(
+                        lambda value, _, shown=shown: f"{value:g}" if f"{value:e}"[0] in shown else ""
+                    )
+                )
     fig.tight_layout()
     text = "\n".join(textwrap.wrap(caption, width=int(fig.get_figwidth() * 17)))
     fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=7.5)
