@@ -7,9 +7,9 @@ from advrepro.experiment import Experiment
 
 
 def _load() -> dict[str, Experiment]:
-    from advrepro.experiments import lazy_sgd, random_net, vardi_universal
+    from advrepro.experiments import lazy_pgd, lazy_sgd, random_net, vardi_universal
 
-    found = {m.EXPERIMENT.name: m.EXPERIMENT for m in (random_net, lazy_sgd, vardi_universal)}
+    found = {m.EXPERIMENT.name: m.EXPERIMENT for m in (random_net, lazy_sgd, lazy_pgd, vardi_universal)}
     store = ConfigStore.instance()
     for exp in found.values():
         store.store(name=f"{exp.config_class.__name__}", node=exp.config_class)

