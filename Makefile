@@ -18,6 +18,7 @@ install: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/advrepro run all results_dir=$(RESULTS)
+	$(BIN)/advrepro report --results-dir $(RESULTS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -93,7 +93,63 @@ def bench_vardi_training(quick: bool = False) -> list[dict]:
     ]
 
 
-BENCHMARKS = (bench_flip_search, bench_vardi_training)
+def matmul_peak(dtype=torch.float32, size: int = 2048) -> float:
+    """This machine's measured matmul rate (FLOP/s): the yardstick for the training benchmarks."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    seconds, _ = timed(lambda: a @ b, repeats=5)
+    return 2 * size**3 / seconds
+
+
+def bench_lazy_training(quick: bool = False) -> list[dict]:
+    """lazy-sgd's SGD step at d=784, width=10000, batch 64: examples/s and the share of the matmul peak."""
+    from advrepro.experiments.lazy_sgd import sgd_step
+    from advrepro.lazy import init_lazy_nets
+
+    d, width, batch, steps = (196, 1000, 64, 20) if quick else (784, 10_000, 64, 50)
+    nets = init_lazy_nets(0, 1, d, width, True, torch.float32, torch.device("cpu"), trainable=False)
+    x = torch.rand(1, batch, d)
+    y = torch.sign(torch.randn(1, batch))
+    active = torch.ones(1, dtype=torch.bool)
+    seconds, _ = timed(lambda: [sgd_step(nets, x, y, 0.1, active) for _ in range(steps)], repeats=2)
+    flops = steps * 2 * (2 * batch * d * width)  # forward Wx and the in-place update bmm dominate
+    peak = matmul_peak()
+    return [
+        {
+            "benchmark": "lazy_training",
+            "setting": f"d={d} width={width} batch={batch} float32",
+            "method": "closed-form SGD step",
+            "seconds": round(seconds, 4),
+            "examples_per_second": round(steps * batch / seconds, 1),
+            "share_of_matmul_peak": round(flops / seconds / peak, 3),
+            "matmul_peak_gflops": round(peak / 1e9, 1),
+        }
+    ]
+
+
+def bench_pgd(quick: bool = False) -> list[dict]:
+    """ℓ2 PGD steps per second on the full binary-MNIST-sized test set (2,115 points) at d=784, width=1000."""
+    from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack
+    from advrepro.lazy import init_lazy_nets
+
+    n, d, width, steps = (500, 196, 200, 5) if quick else (2_115, 784, 1_000, 20)
+    net = init_lazy_nets(0, 1, d, width, True, torch.float32, torch.device("cpu"), trainable=False).net()
+    x = torch.rand(1, n, d)
+    x = x / x.norm(dim=-1, keepdim=True)
+    y = torch.sign(torch.randn(1, n))
+    cfg = LazyPGDConfig(d=d, width=width, eps=0.2, pgd_steps=steps)
+    seconds, _ = timed(lambda: attack(net, x, y, cfg), repeats=2)
+    return [
+        {
+            "benchmark": "pgd",
+            "setting": f"test points={n} d={d} width={width}",
+            "method": "l2 PGD (closed-form ∇ₓ)",
+            "seconds": round(seconds, 4),
+            "pgd_steps_per_second": round(steps / seconds, 1),
+        }
+    ]
+
+
+BENCHMARKS = (bench_flip_search, bench_vardi_training, bench_lazy_training, bench_pgd)
 
 
 def run_all(quick: bool = False, results_dir: Path = Path("results")) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """The `advrepro` command: a thin Typer layer that hands Hydra overrides to plain functions."""
 
 import contextlib
+import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -160,6 +162,20 @@ def config(
 
 
 @app.command()
+def report(
+    results_dir: Annotated[Path, typer.Option(help="The results to report on.")] = Path("results"),
+):
+    """Write results_dir/REPORT.md and a self-contained results_dir/report.html (figures, claims, inferred values)."""
+    from advrepro.report import write_report
+
+    with user_errors():
+        if not (results_dir / "claims.csv").is_file():
+            raise UserError(f"no results in {results_dir}: run `advrepro run EXPERIMENT` first")
+        for path in write_report(results_dir):
+            typer.echo(path)
+
+
+@app.command()
 def data(
     name: Annotated[str, typer.Argument(help="The data set: mnist.")] = "mnist",
     data_dir: Annotated[Path, typer.Option(help="Where torchvision's files are and the cache goes.")] = Path(
@@ -196,7 +212,15 @@ def bench(
         typer.echo(table.to_string(index=False))
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed
+
+
 def main():
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    for noisy in ("matplotlib", "PIL", "hydra", "submitit", "torch"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="advrepro")
 
 

@@ -15,6 +15,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 FLOAT_FORMAT = "%.9g"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def cell_hash(identity: dict[str, Any]) -> str:
@@ -31,6 +33,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would make results private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -74,10 +77,15 @@ def read_rows(directory: Path) -> pd.DataFrame:
     return pd.read_csv(directory / "rows.csv")
 
 
+def read_claims(path: Path) -> pd.DataFrame:
+    """claims.csv as text (so that 'n/a' stays a verdict, not a missing value)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
 def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame) -> Path:
     """Replace this experiment's rows of claims.csv, keep the others'."""
     path = Path(results_dir) / "claims.csv"
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=claims.columns)
+    old = read_claims(path) if path.is_file() else pd.DataFrame(columns=claims.columns)
     merged = pd.concat([old[old["experiment"] != experiment], claims], ignore_index=True)
     atomic_write_csv(path, merged)
     return path

@@ -46,7 +46,7 @@ def test_run_writes_cells_aggregates_claims_and_figures(cli, results):
     assert (found["eta"] <= 20).all() and (
         found["delta_norm"] - found["eta"] * found["grad_norm"]
     ).abs().max() < 1e-5
-    claims = pd.read_csv(results / "claims.csv")
+    claims = store.read_claims(results / "claims.csv")
     assert set(claims["experiment"]) == {"random-net"} and set(claims["verdict"]) <= {
         "agrees",
         "differs",

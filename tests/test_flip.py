@@ -1,4 +1,4 @@
-"""Ray searches: exact breakpoint search against a brute-force grid; scan + bisection against exact."""
+"""Ray searches: exact breakpoint search against a brute-force grid; scan + refinement against exact."""
 
 import math
 

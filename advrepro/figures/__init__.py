@@ -61,6 +61,7 @@ def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:
                 )
     text = "\n".join(textwrap.wrap(caption, width=int(fig.get_figwidth() * 17)))
     fig.text(0.01, -0.01, text, ha="left", va="top", fontsize=7.5)
+    (figure_dir / f"{name}.caption.txt").write_text(caption + "\n")
     paths = []
     for ext, meta in (("png", PNG_META), ("pdf", PDF_META)):
         path = figure_dir / f"{name}.{ext}"

@@ -1,0 +1,104 @@
+"""results/REPORT.md and a self-contained results/report.html from the CSVs and figures of a results directory."""
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from advrepro.config import provenance_tags
+from advrepro.experiments import EXPERIMENTS
+from advrepro.provenance import package_versions
+from advrepro.store import atomic_write_bytes, read_claims
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cells = frame.map(lambda value: str(value).replace("|", "\\|"))
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)])
+
+
+def experiment_sections(results: Path) -> list[dict]:
+    """Per experiment with results: title, figures, compute time, environment, inferred values."""
+    sections = []
+    for name, exp in EXPERIMENTS.items():
+        cells_path = results / f"{name}.cells.csv"
+        if not cells_path.is_file():
+            continue
+        cells = pd.read_csv(cells_path)
+        tags = provenance_tags(name)
+        inferred = pd.DataFrame(
+            [
+                {"key": k, "tag": f"[{t}]", "note": note}
+                for k, (t, note) in tags.items()
+                if t in ("inferred", "unknown")
+            ]
+        )
+        sections.append(
+            {
+                "name": name,
+                "title": exp.title,
+                "reproduces": exp.reproduces,
+                "figures": [
+                    results / "figures" / f"{fig}.png"
+                    for fig in exp.figures
+                    if (results / "figures" / f"{fig}.png").is_file()
+                ],
+                "cells": len(cells),
+                "seconds": float(cells["wall_time_s"].sum()),
+                "devices": ", ".join(sorted(cells["device"].astype(str).unique())),
+                "commits": ", ".join(sorted(cells["git_commit"].astype(str).unique())),
+                "inferred": inferred,
+            }
+        )
+    return sections
+
+
+def write_report(results: str | Path) -> list[Path]:
+    results = Path(results)
+    sections = experiment_sections(results)
+    claims_path = results / "claims.csv"
+    claims = read_claims(claims_path) if claims_path.is_file() else pd.DataFrame()
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    md = ["# advrepro report", "", f"Environment of this report: {versions}.", ""]
+    body = [f"<h1>advrepro report</h1><p>Environment of this report: {html.escape(versions)}.</p>"]
+    for s in sections:
+        meta = (
+            f"{s['cells']} cells, {s['seconds']:.0f} s of compute; device: {s['devices']}; "
+            f"git commit: {s['commits']}"
+        )
+        md += [f"## {s['name']}: {s['title']}", "", f"Reproduces: {s['reproduces']}.", "", meta, ""]
+        body.append(
+            f"<h2>{html.escape(s['name'])}: {html.escape(s['title'])}</h2>"
+            f"<p>Reproduces: {html.escape(s['reproduces'])}.</p><p>{html.escape(meta)}</p>"
+        )
+        for fig in s["figures"]:
+            caption_file = fig.with_suffix(".caption.txt")
+            caption = caption_file.read_text().strip() if caption_file.is_file() else fig.stem
+            md += [f"![{fig.stem}](figures/{fig.name})", "", f"*{caption}*", ""]
+            data = base64.b64encode(fig.read_bytes()).decode()
+            body.append(
+                f'<figure><img style="max-width:100%" alt="{fig.stem}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            )
+        part = claims[claims["experiment"] == s["name"]].drop(columns="experiment") if len(claims) else claims
+        if len(part):
+            md += ["### Claims", "", markdown_table(part), ""]
+            body.append("<h3>Claims</h3>" + part.to_html(index=False, escape=True))
+        if len(s["inferred"]):
+            md += ["### Inferred and unknown values", "", markdown_table(s["inferred"]), ""]
+            body.append(
+                "<h3>Inferred and unknown values</h3>" + s["inferred"].to_html(index=False, escape=True)
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>advrepro report</title><style>{style}</style>"
+        f"</head><body>{''.join(body)}</body></html>"
+    )
+    paths = [results / "REPORT.md", results / "report.html"]
+    atomic_write_bytes(paths[0], "\n".join(md).encode())
+    atomic_write_bytes(paths[1], page.encode())
+    return paths

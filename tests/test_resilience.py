@@ -1,0 +1,96 @@
+"""Interrupted runs (SIGINT, SIGTERM), concurrent sweeps and damaged files: results equal an uninterrupted run's."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from advrepro import store
+
+RUN = [
+    sys.executable,
+    "-c",
+    "from advrepro.cli import main; main()",
+    "run",
+    "random-net",
+    "scale=smoke",
+    "device=cpu",
+    "progress=false",
+    "--no-plot",
+]
+
+
+def advrepro(results: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*RUN, f"results_dir={results}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(process: subprocess.Popen) -> str:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("reference") / "results"
+    finished(advrepro(results))
+    return results
+
+
+def assert_same_results(results: Path, reference: Path):
+    for name in ("random-net.csv", "random-net.cells.csv"):
+        got, want = pd.read_csv(results / name), pd.read_csv(reference / name)
+        if name.endswith("cells.csv"):
+            got, want = (f.drop(columns=["wall_time_s", "git_commit"]) for f in (got, want))
+        pd.testing.assert_frame_equal(
+            got.sort_values("cell", kind="stable").reset_index(drop=True),
+            want.sort_values("cell", kind="stable").reset_index(drop=True),
+        )
+    assert (results / "random-net.csv").read_bytes() == (reference / "random-net.csv").read_bytes()
+    assert not list(results.rglob("*.tmp")), "a temporary file survived"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, reference, signum):
+    rng = random.Random(signum)
+    results = tmp_path / "results"
+    for _ in range(3):  # interrupt at random points, then again, then let it finish
+        process = advrepro(results)
+        time.sleep(rng.uniform(2.0, 6.0))
+        process.send_signal(signum)
+        process.communicate(timeout=120)
+        assert process.returncode in (0, 130, -signum), process.returncode  # -signum: stopped while importing
+        for meta in results.rglob("meta.json"):
+            assert store.read_meta(meta.parent) is not None  # whatever looks complete is complete
+    finished(advrepro(results))
+    assert_same_results(results, reference)
+
+
+@pytest.mark.slow
+def test_two_processes_sweeping_the_same_cells_do_not_clobber_each_other(tmp_path, reference):
+    results = tmp_path / "results"
+    first, second = advrepro(results), advrepro(results)
+    finished(first), finished(second)
+    assert_same_results(results, reference)
+    for cell in (results / "runs" / "random-net").iterdir():
+        assert store.read_meta(cell) is not None
+
+
+@pytest.mark.slow
+def test_a_corrupted_cell_is_recomputed(tmp_path, reference):
+    results = tmp_path / "results"
+    finished(advrepro(results))
+    cells = sorted((results / "runs" / "random-net").iterdir())
+    (cells[0] / "rows.csv").write_text("d,width\n1,2\n")  # plausible but wrong
+    (cells[1] / "meta.json").write_text("{not json")
+    out = finished(advrepro(results))
+    assert "(2 computed)" in out
+    assert_same_results(results, reference)
