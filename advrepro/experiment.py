@@ -1,6 +1,7 @@
 """What an experiment is: a config schema, a runner for one cell, claims and figures."""
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +13,8 @@ import torch
 class Experiment:
     """One reproduced experiment.
 
-    run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows;
-    plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF).
+    run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows; `figure_module` holds
+    plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing.
     """
 
     name: str
@@ -23,7 +24,10 @@ class Experiment:
     config_class: type
     run: Callable[[Any, torch.device], pd.DataFrame]
     claims: Callable[[pd.DataFrame, pd.DataFrame], list[dict[str, Any]]]
-    plot: Callable[[pd.DataFrame, pd.DataFrame, Any], list[str]]
+    figure_module: str
+
+    def plot(self, rows: pd.DataFrame, cells: pd.DataFrame, figure_dir) -> list[str]:
+        return importlib.import_module(self.figure_module).plot(rows, cells, figure_dir)
 
 
 def claim(experiment: str, text: str, paper_value: str, measured: float | str, agrees: bool | None) -> dict:

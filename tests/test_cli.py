@@ -175,3 +175,14 @@ def test_cuda_without_gpu_exits_2(cli, results):
     result = cli("run", "random-net", "device=cuda", f"results_dir={results}")
     assert result.exit_code == 2 and "no CUDA GPU" in result.stderr
     assert not results.exists()
+
+
+def test_report_embeds_figures_claims_and_inferred_values(cli, results):
+    cli("run", "random-net", *SMOKE, f"results_dir={results}")
+    result = cli("report", "--results-dir", str(results))
+    assert result.exit_code == 0, result.stderr
+    markdown = (results / "REPORT.md").read_text()
+    assert "![random-net_eta_vs_width](figures/random-net_eta_vs_width.png)" in markdown
+    assert "| claim | paper_value | measured | verdict |" in markdown and "[inferred]" in markdown
+    page = (results / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and "<table" in page

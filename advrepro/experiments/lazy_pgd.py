@@ -242,12 +242,6 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _plot(rows, cells, figure_dir):
-    from advrepro.figures.lazy_pgd import plot
-
-    return plot(rows, cells, figure_dir)
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     title="Adversarial training inside the lazy ball fails beyond ε ≈ 1/√d or below R ≈ 1/√m",
@@ -257,5 +251,5 @@ EXPERIMENT = Experiment(
     config_class=LazyPGDConfig,
     run=run,
     claims=claims,
-    plot=_plot,
+    figure_module="advrepro.figures.lazy_pgd",
 )

@@ -353,12 +353,6 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _plot(rows, cells, figure_dir):
-    from advrepro.figures.lazy_sgd import plot
-
-    return plot(rows, cells, figure_dir)
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     title="Lazy-trained networks on binary MNIST: one gradient step flips them",
@@ -368,5 +362,5 @@ EXPERIMENT = Experiment(
     config_class=LazySGDConfig,
     run=run,
     claims=claims,
-    plot=_plot,
+    figure_module="advrepro.figures.lazy_sgd",
 )

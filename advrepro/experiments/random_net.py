@@ -202,12 +202,6 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _plot(rows, cells, figure_dir):
-    from advrepro.figures.random_net import plot
-
-    return plot(rows, cells, figure_dir)
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     title="Random networks: one gradient step flips the sign",
@@ -217,5 +211,5 @@ EXPERIMENT = Experiment(
     config_class=RandomNetConfig,
     run=run,
     claims=claims,
-    plot=_plot,
+    figure_module="advrepro.figures.random_net",
 )

@@ -291,12 +291,6 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _plot(rows, cells, figure_dir):
-    from advrepro.figures.vardi_universal import plot
-
-    return plot(rows, cells, figure_dir)
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     title="Trained networks have a universal perturbation δ = η·Σ y_i x_i",
@@ -306,5 +300,5 @@ EXPERIMENT = Experiment(
     config_class=VardiConfig,
     run=run,
     claims=claims,
-    plot=_plot,
+    figure_module="advrepro.figures.vardi_universal",
 )

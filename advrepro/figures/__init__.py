@@ -26,7 +26,9 @@ def settings(cells: pd.DataFrame, keys: list[str]) -> str:
     """`key=value` for each key, or `key∈{…}` where the cells differ."""
     parts = []
     for key in keys:
-        values = sorted(cells[key].unique().tolist(), key=str)
+        values = sorted(
+            cells[key].fillna("default").unique().tolist(), key=str
+        )  # null: the key's derived default
         parts.append(f"{key}={values[0]}" if len(values) == 1 else f"{key}∈{{{', '.join(map(str, values))}}}")
     return ", ".join(parts)
 

@@ -60,6 +60,8 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         for (d, k), group in deep.groupby(["d", "width"]):
             median_band(axes[0], group, "depth", "eta", f"d={d}, width={k}")
             median_band(axes[1], group, "depth", "delta_norm", f"d={d}, width={k}")
+        for ax in axes:
+            ax.set_xticks(sorted(deep["depth"].unique()))
         axes[0].set(xlabel="hidden ReLU layers", ylabel="smallest flipping |η|", yscale="log")
         axes[1].set(xlabel="hidden ReLU layers", ylabel="‖δ‖ of the flipping step")
         for ax in axes:
