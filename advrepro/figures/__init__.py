@@ -26,9 +26,10 @@ def settings(cells: pd.DataFrame, keys: list[str]) -> str:
     """`key=value` for each key, or `key∈{…}` where the cells differ."""
     parts = []
     for key in keys:
+        column = cells[key].astype(object)
         values = sorted(
-            cells[key].fillna("default").unique().tolist(), key=str
-        )  # null: the key's derived default
+            column.where(column.notna(), "default").unique().tolist(), key=str
+        )  # null: derived default
         parts.append(f"{key}={values[0]}" if len(values) == 1 else f"{key}∈{{{', '.join(map(str, values))}}}")
     return ", ".join(parts)
 
