@@ -186,50 +186,36 @@ def crossing(values: pd.Series) -> float:
     return math.nan
 
 
+# Fig. 4's panels: the axis across, the threshold axis crossed, the keys held fixed, the paper's threshold 1/√(across).
+PANELS = {
+    "left": ("d", "eps", ["width", "radius"], "ε", "sharp drop near ε ≈ 1/√d (ratio ≈ 1)"),
+    "right": ("width", "radius", ["d", "eps"], "R", "transition near R ≈ 1/√m (ratio ≈ 1)"),
+}
+
+
 def transitions(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Fig. 4 left: cells over (d, ε) at the most common (width, R); right: over (width, R) at the most common (d, ε).
-    Within each, only the most common training budget (train_subset, pgd_steps, max_epochs), so that panels with
-    different budgets never mix."""
+    """Each panel's cells: its fixed keys at their most common values, then the most common training budget
+    (train_size, pgd_steps, max_epochs), so that panels with different budgets never mix."""
 
     def at_mode(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         values = frame[keys].value_counts().index[0]
         return frame[(frame[keys] == pd.Series(values, index=keys)).all(axis=1)]
 
     budget = ["train_size", "pgd_steps", "max_epochs"]
-    return {
-        "left": at_mode(at_mode(rows, ["width", "radius"]), budget),
-        "right": at_mode(at_mode(rows, ["d", "eps"]), budget),
-    }
+    return {name: at_mode(at_mode(rows, fixed), budget) for name, (_, _, fixed, _, _) in PANELS.items()}
 
 
 def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     out = []
-    panels = transitions(rows)
-    for d, group in panels["left"].groupby("d"):
-        accuracy = group.groupby("eps")["robust_test_acc"].mean()
-        ratio = crossing(accuracy) * math.sqrt(d)
-        out.append(
-            claim(
-                NAME,
-                f"ε where robust test accuracy crosses 1/2, times √d, at d={d} (verdict: within [1/3, 3])",
-                "sharp drop near ε ≈ 1/√d (ratio ≈ 1)",
-                ratio,
-                None if math.isnan(ratio) else 1 / 3 <= ratio <= 3,
+    for name, frame in transitions(rows).items():
+        across, threshold, _, symbol, paper = PANELS[name]
+        for value, group in frame.groupby(across):
+            ratio = crossing(group.groupby(threshold)["robust_test_acc"].mean()) * math.sqrt(value)
+            text = (
+                f"{symbol} where robust test accuracy crosses 1/2, times √{across}, at {across}={value} "
+                "(verdict: within [1/3, 3])"
             )
-        )
-    for width, group in panels["right"].groupby("width"):
-        accuracy = group.groupby("radius")["robust_test_acc"].mean()
-        ratio = crossing(accuracy) * math.sqrt(width)
-        out.append(
-            claim(
-                NAME,
-                f"R where robust test accuracy crosses 1/2, times √m, at width={width} (verdict: within "
-                "[1/3, 3])",
-                "transition near R ≈ 1/√m (ratio ≈ 1)",
-                ratio,
-                None if math.isnan(ratio) else 1 / 3 <= ratio <= 3,
-            )
-        )
+            out.append(claim(NAME, text, paper, ratio, None if math.isnan(ratio) else 1 / 3 <= ratio <= 3))
     out.append(
         claim(
             NAME,

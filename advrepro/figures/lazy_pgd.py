@@ -5,9 +5,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.lazy_pgd import NAME, transitions
+from advrepro.experiments.lazy_pgd import NAME, PANELS, transitions
 from advrepro.figures import inferred_note, panels, save, settings
 
+LABELS = {
+    "d": "input dimension d",
+    "eps": "ε (ℓ2 attack radius)",
+    "width": "width m",
+    "radius": "R (lazy-ball radius)",
+}
 SETTINGS = [
     "runs",
     "train_subset",
@@ -54,33 +60,26 @@ def heat(ax, frame: pd.DataFrame, x: str, y: str):
 
 
 def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
-    chosen = transitions(rows)
-    left, right = chosen["left"], chosen["right"]
-    show = [
-        (name, frame)
-        for name, frame in (("left", left), ("right", right))
-        if frame[["d", "eps"] if name == "left" else ["width", "radius"]].drop_duplicates().shape[0] > 1
-    ]
-    if not show:
+    shown = {
+        name: frame
+        for name, frame in transitions(rows).items()
+        if frame[list(PANELS[name][:2])].drop_duplicates().shape[0] > 1
+    }
+    if not shown:
         return []
-    fig, axes = panels(len(show), width=4.8, height=3.8)
-    for ax, (name, frame) in zip(axes, show, strict=True):
-        if name == "left":
-            mesh, xs = heat(ax, frame, "d", "eps")
-            ax.plot(xs, 1 / np.sqrt(xs), "r-", lw=1.5, label="ε = 1/√d")
-            ax.set(
-                xlabel="input dimension d",
-                ylabel="ε (ℓ2 attack radius)",
-                title=f"width={frame['width'].iloc[0]}, R={frame['radius'].iloc[0]:.3g}, n_train={frame['train_size'].iloc[0]}",
-            )
-        else:
-            mesh, xs = heat(ax, frame, "width", "radius")
-            ax.plot(xs, 1 / np.sqrt(xs), "r-", lw=1.5, label="R = 1/√m")
-            ax.set(
-                xlabel="width m",
-                ylabel="R (lazy-ball radius)",
-                title=f"d={frame['d'].iloc[0]}, ε={frame['eps'].iloc[0]:g}, n_train={frame['train_size'].iloc[0]}",
-            )
+    fig, axes = panels(len(shown), width=4.8, height=3.8)
+    for ax, (name, frame) in zip(axes, shown.items(), strict=True):
+        across, threshold, fixed, symbol, _ = PANELS[name]
+        mesh, xs = heat(ax, frame, across, threshold)
+        ax.plot(
+            xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{symbol} = 1/√{'m' if across == 'width' else across}"
+        )
+        title = ", ".join(f"{k}={frame[k].iloc[0]:g}" for k in fixed)
+        ax.set(
+            xlabel=LABELS[across],
+            ylabel=LABELS[threshold],
+            title=f"{title}, n_train={frame['train_size'].iloc[0]}",
+        )
         ax.legend(fontsize=7, loc="upper left")
     fig.colorbar(mesh, ax=axes, label="robust test accuracy")
     caption = (
