@@ -139,7 +139,7 @@ def config(
     """Print the resolved config, each value with its provenance tag, and the cells the scale would run."""
     from advrepro.config import compose, parse_overrides, provenance_tags, to_plain
     from advrepro.experiments import get
-    from advrepro.sweep import plan
+    from advrepro.sweep import estimate_seconds, plan
 
     with user_errors():
         exp = get(experiment)
@@ -154,8 +154,15 @@ def config(
             )
             typer.echo(f"{key + ':':<14} {value!s:<10} # [{tag}] {note}")
         cells, _ = plan(exp, overrides or [], multirun=True)
+        estimate = estimate_seconds(exp, cells, plain["results_dir"])
+        cost = (
+            ""
+            if estimate is None
+            else f", roughly {estimate[0] / 60:.0f} min on the device of the "
+            f"{estimate[1]} cells measured in {plain['results_dir']} (a cost model, not a promise)"
+        )
         typer.echo(
-            f"# scale={plain['scale']} runs {len(cells)} cells; its grids (axes you set replace theirs):"
+            f"# scale={plain['scale']} runs {len(cells)} cells{cost}; its grids (axes you set replace theirs):"
         )
         for grid in plain["grids"][plain["scale"]]:
             typer.echo("  - " + ", ".join(f"{k}: {v}" for k, v in grid.items()))

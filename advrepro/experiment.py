@@ -13,7 +13,8 @@ import torch
 class Experiment:
     """One reproduced experiment.
 
-    run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows; `figure_module` holds
+    run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows; work(cell config) -> a number
+    proportional to the cell's cost (for estimates from measured cells); `figure_module` holds
     plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing.
     """
 
@@ -25,6 +26,7 @@ class Experiment:
     run: Callable[[Any, torch.device], pd.DataFrame]
     claims: Callable[[pd.DataFrame, pd.DataFrame], list[dict[str, Any]]]
     figure_module: str
+    work: Callable[[dict[str, Any]], float]
 
     def plot(self, rows: pd.DataFrame, cells: pd.DataFrame, figure_dir) -> list[str]:
         return importlib.import_module(self.figure_module).plot(rows, cells, figure_dir)

@@ -194,3 +194,16 @@ def execute(experiment: Experiment, cells: list[Cell], parsed: ParsedOverrides, 
         "seconds": time.perf_counter() - clock,
         "claims": claims,
     }
+
+
+def estimate_seconds(
+    experiment: Experiment, cells: list[Cell], results_dir: str | Path
+) -> tuple[float, int] | None:
+    """Rough cost of `cells`: Σ work(cell) × the median seconds per unit of work over the cells already measured in
+    results_dir (from EXPERIMENT.cells.csv). None when nothing has been measured yet."""
+    measured_path = Path(results_dir) / f"{experiment.name}.cells.csv"
+    if not measured_path.is_file():
+        return None
+    measured = pd.read_csv(measured_path)
+    rates = [row["wall_time_s"] / experiment.work(row) for row in measured.to_dict("records")]
+    return float(pd.Series(rates).median()) * sum(experiment.work(c.plain) for c in cells), len(measured)

@@ -186,3 +186,5 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     assert "| claim | paper_value | measured | verdict |" in markdown and "[inferred]" in markdown
     page = (results / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
+    estimate = cli("config", "random-net", "scale=smoke", f"results_dir={results}").stdout
+    assert "runs 10 cells, roughly" in estimate  # a cost estimate from the measured cells

@@ -228,6 +228,11 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
+def work(c: dict) -> float:
+    """Cost model for estimates: PGD steps on every training example of every epoch up to max_epochs."""
+    return c["runs"] * (c["train_subset"] or 12_665) * c["d"] * c["width"] * c["pgd_steps"] * c["max_epochs"]
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     title="Adversarial training inside the lazy ball fails beyond ε ≈ 1/√d or below R ≈ 1/√m",
@@ -238,4 +243,5 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.lazy_pgd",
+    work=work,
 )

@@ -353,6 +353,11 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
+def work(c: dict) -> float:
+    """Cost model for estimates: SGD steps up to max_epochs (runs leaving the ball early make it an upper bound)."""
+    return c["runs"] * c["d"] * c["width"] * c["max_epochs"]
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     title="Lazy-trained networks on binary MNIST: one gradient step flips them",
@@ -363,4 +368,5 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.lazy_sgd",
+    work=work,
 )

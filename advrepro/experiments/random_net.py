@@ -202,6 +202,11 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
+def work(c: dict) -> float:
+    """Cost model for estimates: sampling W plus the matmuls per (network, input)."""
+    return c["n_networks"] * c["width"] * (c["d"] + c["n_inputs"] * (c["d"] + (c["depth"] - 1) * c["width"]))
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     title="Random networks: one gradient step flips the sign",
@@ -212,4 +217,5 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.random_net",
+    work=work,
 )

@@ -291,6 +291,11 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
+def work(c: dict) -> float:
+    """Cost model for estimates: one full-batch step (the number of steps to 1e-30 varies little)."""
+    return c["runs"] * c["n"] * c["d"] * c["width"]
+
+
 EXPERIMENT = Experiment(
     name=NAME,
     title="Trained networks have a universal perturbation δ = η·Σ y_i x_i",
@@ -301,4 +306,5 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.vardi_universal",
+    work=work,
 )
