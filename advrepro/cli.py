@@ -83,11 +83,14 @@ def run(
 ):
     """Run an experiment's cells (skipping complete ones), aggregate them, update claims.csv, draw figures."""
     from advrepro.experiments import EXPERIMENTS, get
-    from advrepro.sweep import execute, plan
+    from advrepro.sweep import execute, plan, split_for_all
 
     with user_errors():
-        names = list(EXPERIMENTS) if experiment == "all" else [get(experiment).name]
-        plans = [(get(name), *plan(get(name), overrides or [], multirun)) for name in names]
+        if experiment == "all":
+            requests = split_for_all(list(EXPERIMENTS.values()), overrides or [])
+        else:
+            requests = {get(experiment).name: overrides or []}
+        plans = [(get(name), *plan(get(name), own, multirun)) for name, own in requests.items()]
         for exp, cells, parsed in plans:
             summary = execute(exp, cells, parsed, force)
             typer.echo(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from tqdm.auto import tqdm
@@ -61,6 +62,24 @@ def grid_cells(grids: list[dict[str, list]], user_keys: set[str]) -> list[dict[s
         axes = {k: list(v) if isinstance(v, list) else [v] for k, v in grid.items() if k not in user_keys}
         cells += [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
     return cells
+
+
+def split_for_all(experiments: list[Experiment], overrides: list[str]) -> dict[str, list[str]]:
+    """`advrepro run all KEY=VALUE ...`: each experiment gets the overrides of keys it has (Hydra's own go to all);
+    a key no experiment has is an error."""
+    keys = {exp.name: set(to_plain(compose(exp.name))) for exp in experiments}
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    unknown = [
+        o.input_line
+        for o in parsed
+        if not o.is_hydra_override() and not any(o.key_or_group in k for k in keys.values())
+    ]
+    if unknown:
+        raise UserError(f"no experiment has the key of {', '.join(unknown)}")
+    return {
+        name: [o.input_line for o in parsed if o.is_hydra_override() or o.key_or_group in own]
+        for name, own in keys.items()
+    }
 
 
 def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[list[Cell], ParsedOverrides]:

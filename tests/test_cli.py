@@ -188,3 +188,21 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
     estimate = cli("config", "random-net", "scale=smoke", f"results_dir={results}").stdout
     assert "runs 10 cells, roughly" in estimate  # a cost estimate from the measured cells
+
+
+def test_run_all_gives_each_experiment_the_keys_it_has(cli, results):
+    from advrepro.experiments import EXPERIMENTS
+    from advrepro.sweep import split_for_all
+
+    split = split_for_all(
+        list(EXPERIMENTS.values()), ["scale=smoke", "data_dir=/x", "activation=tanh", "n=7"]
+    )
+    assert split["random-net"] == ["scale=smoke", "activation=tanh"]
+    assert split["lazy-sgd"] == split["lazy-pgd"] == ["scale=smoke", "data_dir=/x"]
+    assert split["vardi-universal"] == ["scale=smoke", "n=7"]
+    result = cli("run", "all", "foo=1", f"results_dir={results}")
+    assert (
+        result.exit_code == 2
+        and "no experiment has the key of foo=1" in result.stderr
+        and not results.exists()
+    )
