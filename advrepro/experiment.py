@@ -14,7 +14,8 @@ class Experiment:
     """One reproduced experiment.
 
     run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows; work(cell config) -> a number
-    proportional to the cell's cost (for estimates from measured cells); `figure_module` holds
+    proportional to the cell's cost (for estimates from measured cells); cells differing only in `batch_keys` are
+    computed together by run_batch(cfgs, device) -> rows of each; `figure_module` holds
     plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing.
     """
 
@@ -27,6 +28,14 @@ class Experiment:
     claims: Callable[[pd.DataFrame, pd.DataFrame], list[dict[str, Any]]]
     figure_module: str
     work: Callable[[dict[str, Any]], float]
+    batch_keys: tuple[str, ...] = ()
+    run_batch: Callable[[list[Any], torch.device], list[pd.DataFrame]] | None = None
+
+    def compute(self, configs: list[Any], device: torch.device) -> list[pd.DataFrame]:
+        """Rows of each config: one batched model when the experiment has run_batch, else one cell at a time."""
+        if self.run_batch is not None:
+            return self.run_batch(configs, device)
+        return [self.run(config, device) for config in configs]
 
     def plot(self, rows: pd.DataFrame, cells: pd.DataFrame, figure_dir) -> list[str]:
         return importlib.import_module(self.figure_module).plot(rows, cells, figure_dir)

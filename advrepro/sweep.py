@@ -7,6 +7,7 @@ launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`), with the same 
 
 import dataclasses
 import itertools
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -105,31 +106,52 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[
     return list(cells.values()), parsed
 
 
+def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
+    """Compute cells unless already complete; cells of one call (differing only in the experiment's batch_keys)
+    are computed together as one batched model. Each cell is still written, and resumable, on its own."""
+    plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
+    experiment = get(plains[0]["experiment"])
+    digests = [store.cell_hash(identity(p)) for p in plains]
+    directories = [
+        store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
+    ]
+    todo = [i for i, directory in enumerate(directories) if force or store.read_meta(directory) is None]
+    if not todo:
+        return digests
+    configs = [build_config(experiment, plains[i]) for i in todo]
+    device = resolve_device(configs[0].device)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    frames = experiment.compute(configs, device)
+    seconds = time.perf_counter() - clock
+    for i, config, rows in zip(todo, configs, frames, strict=True):
+        meta = {
+            "experiment": experiment.name,
+            "cell": digests[i],
+            "seed": config.seed,
+            "device": device_description(device),
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "wall_time_s": round(seconds / len(todo), 3),  # a batch's time is shared equally
+            "batched_with": len(todo),
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+        }
+        store.write_cell(directories[i], plains[i], rows, meta)
+    return digests
+
+
 def execute_cell(cfg: DictConfig | dict[str, Any], force: bool = False) -> str:
     """The task function (in-process or under a Hydra launcher): compute one cell unless already complete."""
-    plain = to_plain(cfg) if isinstance(cfg, DictConfig) else cfg
-    experiment = get(plain["experiment"])
-    config = build_config(experiment, plain)
-    digest = store.cell_hash(identity(plain))
-    directory = store.cell_dir(plain["results_dir"], experiment.name, digest)
-    if not force and store.read_meta(directory) is not None:
-        return digest
-    device = resolve_device(config.device)
-    started, clock = datetime.now(UTC), time.perf_counter()
-    rows = experiment.run(config, device)
-    meta = {
-        "experiment": experiment.name,
-        "cell": digest,
-        "seed": config.seed,
-        "device": device_description(device),
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "wall_time_s": round(time.perf_counter() - clock, 3),
-        "started": started.isoformat(),
-        "finished": datetime.now(UTC).isoformat(),
-    }
-    store.write_cell(directory, plain, rows, meta)
-    return digest
+    return execute_cells([cfg], force)[0]
+
+
+def batches(experiment: Experiment, cells: list[Cell]) -> list[list[Cell]]:
+    """Cells that differ only in the experiment's batch_keys, grouped (one group per cell when it has none)."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        rest = {k: v for k, v in cell.plain.items() if k not in experiment.batch_keys}
+        groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(cell)
+    return list(groups.values())
 
 
 def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: list[list[str]], force: bool):
@@ -199,9 +221,13 @@ def execute(experiment: Experiment, cells: list[Cell], parsed: ParsedOverrides, 
             launch_with_hydra(experiment, parsed.hydra, [c.overrides for c in todo], force)
     else:
         show = None if cells[0].plain["progress"] else True
-        with logging_redirect_tqdm():
-            for cell in tqdm(todo, desc=f"{experiment.name} cells", unit="cell", disable=show):
-                execute_cell(cell.plain, force)
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
+        ):
+            for group in batches(experiment, todo):
+                execute_cells([cell.plain for cell in group], force)
+                progress.update(len(group))
     rows, summary = aggregate(experiment, cells)
     claims = pd.DataFrame(experiment.claims(rows, summary))
     store.update_claims(results_dir, experiment.name, claims)

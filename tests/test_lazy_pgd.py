@@ -123,3 +123,27 @@ def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     bad = cli("run", "lazy-pgd", "radius=-1", f"results_dir={tmp_path / 'bad'}")
     assert bad.exit_code == 2 and "radius must be positive" in bad.stderr
     assert math.isfinite(rows["clean_test_acc"].mean())
+
+
+def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_results(tmp_path, mnist_smoke):
+    from advrepro.experiments.lazy_pgd import run, run_batch
+
+    base = dict(
+        d=25,
+        width=16,
+        train_subset=64,
+        pgd_steps=3,
+        max_epochs=2,
+        runs=2,
+        progress=False,
+        dtype="float64",
+        data_dir=str(tmp_path / "data"),
+        download=False,
+    )
+    cfgs = [LazyPGDConfig(**base, eps=0.05, radius=0.05), LazyPGDConfig(**base, eps=0.3, radius=0.5)]
+    batched = run_batch(cfgs, torch.device("cpu"))
+    for cfg, together in zip(cfgs, batched, strict=True):
+        alone = run(cfg, torch.device("cpu"))
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-9, atol=1e-9)

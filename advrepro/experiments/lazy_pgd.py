@@ -74,10 +74,14 @@ class LazyPGDConfig(CommonConfig):
         return self.pgd_step_size if self.pgd_step_size is not None else 2.5 * self.eps / self.pgd_steps
 
 
-def attack(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazyPGDConfig) -> torch.Tensor:
-    """The ℓ2 PGD perturbation of cfg for each run's examples x (R, N, d)."""
+def attack(
+    net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazyPGDConfig, eps=None, step_size=None
+) -> torch.Tensor:
+    """The ℓ2 PGD perturbation of cfg for each model's examples x (M, N, d); eps and step_size may be per-model
+    tensors (M, 1, 1) when models of several cells are trained as one batch."""
     ascent = logistic_ascent(lambda z: net.input_gradient(z)[:2], y)
-    return pgd_l2(ascent, x, cfg.eps, cfg.step_size, cfg.pgd_steps, cfg.clip)
+    eps = cfg.eps if eps is None else eps
+    return pgd_l2(ascent, x, eps, cfg.step_size if step_size is None else step_size, cfg.pgd_steps, cfg.clip)
 
 
 def should_stop(history: torch.Tensor, patience: int, min_delta: float) -> torch.Tensor:
@@ -90,44 +94,71 @@ def should_stop(history: torch.Tensor, patience: int, min_delta: float) -> torch
     return trailing > patience
 
 
+@dataclasses.dataclass
+class Members:
+    """The models trained together: every run of every cell of a batch (cells differing only in ε and R)."""
+
+    eps: torch.Tensor  # (M, 1, 1)
+    step_size: torch.Tensor  # (M, 1, 1)
+    radius: torch.Tensor  # (M,)
+
+    @classmethod
+    def of(cls, cfgs: list[LazyPGDConfig], dtype, device) -> "Members":
+        per_model = lambda f: torch.tensor(
+            [f(c) for c in cfgs for _ in range(c.runs)], dtype=dtype, device=device
+        )
+        return cls(
+            per_model(lambda c: c.eps)[:, None, None],
+            per_model(lambda c: c.step_size)[:, None, None],
+            per_model(lambda c: c.ball_radius),
+        )
+
+
 def train(
-    cfg: LazyPGDConfig, x: torch.Tensor, y: torch.Tensor, device
+    cfgs: list[LazyPGDConfig], x: torch.Tensor, y: torch.Tensor, device
 ) -> tuple[LazyNets, dict[str, np.ndarray]]:
     """Algorithm 1: per minibatch, PGD on the current weights, an SGD step on the adversarial batch, then the
     projection onto the lazy ball (project=per_step). project=per_epoch is advtrain.py: the adversarial set is built
-    once per epoch with the epoch's starting weights and the projection is applied once per epoch."""
-    runs, n = cfg.runs, len(y)
-    nets = init_lazy_nets(cfg.seed, runs, x.shape[1], cfg.width, True, x.dtype, device, trainable=False)
+    once per epoch with the epoch's starting weights and the projection is applied once per epoch.
+
+    All runs of all cells in `cfgs` (which differ only in ε and R) train as one batched model; run r of every cell
+    starts from the same initialisation and data order as it would alone."""
+    cfg, n = cfgs[0], len(y)
+    members = Members.of(cfgs, x.dtype, device)
+    parts = [
+        init_lazy_nets(c.seed, c.runs, x.shape[1], c.width, True, x.dtype, device, trainable=False)
+        for c in cfgs
+    ]
+    nets = LazyNets(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(LazyNets)))
     order = torch.stack(
-        [torch.randperm(n, generator=generator(cfg.seed, "shuffle", r)) for r in range(runs)]
+        [torch.randperm(n, generator=generator(c.seed, "shuffle", r)) for c in cfgs for r in range(c.runs)]
     ).to(device)
-    active = torch.ones(runs, dtype=torch.bool, device=device)
-    epochs = torch.zeros(runs, dtype=torch.long, device=device)
+    models = len(order)
+    active = torch.ones(models, dtype=torch.bool, device=device)
+    epochs = torch.zeros(models, dtype=torch.long, device=device)
     history = []
-    progress = bar(
-        range(cfg.max_epochs),
-        cfg,
-        desc=f"{NAME} d={cfg.d} m={cfg.width} R={cfg.ball_radius:.3g} ε={cfg.eps:g}",
-    )
+    cells = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
+    progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {cells}")
     for _ in progress:
         epochs += active
         if cfg.project == "per_epoch":
-            adversarial = x[order] + attack(nets.net(), x[order], y[order], cfg)
-        correct = torch.zeros(runs, dtype=x.dtype, device=device)
+            adversarial = x[order] + attack(
+                nets.net(), x[order], y[order], cfg, members.eps, members.step_size
+            )
+        correct = torch.zeros(models, dtype=x.dtype, device=device)
         for start in range(0, n, cfg.batch_size):
             idx = order[:, start : start + cfg.batch_size]
             xb, yb = x[idx], y[idx]
-            xb = (
-                adversarial[:, start : start + cfg.batch_size]
-                if cfg.project == "per_epoch"
-                else xb + attack(nets.net(), xb, yb, cfg)
-            )
+            if cfg.project == "per_epoch":
+                xb = adversarial[:, start : start + cfg.batch_size]
+            else:
+                xb = xb + attack(nets.net(), xb, yb, cfg, members.eps, members.step_size)
             correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
             sgd_step(nets, xb, yb, cfg.lr, active)
             if cfg.project == "per_step":
-                nets.project(cfg.ball_radius)
+                nets.project(members.radius)
         if cfg.project == "per_epoch":
-            nets.project(cfg.ball_radius)
+            nets.project(members.radius)
         history.append(torch.where(active, correct / n, history[-1] if history else correct / n))
         active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
         progress.set_postfix(robust_train=f"{history[-1].mean().item():.3f}")
@@ -142,7 +173,9 @@ def train(
     return nets, {k: v.cpu().numpy() for k, v in record.items()}
 
 
-def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
+def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFrame]:
+    """Rows of each cell in `cfgs` (cells that differ only in ε and R), trained and attacked as one batch."""
+    cfg = cfgs[0]
     dtype = resolve_dtype(cfg.dtype)
     data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.d, True, cfg.antialias, dtype=dtype)
     data = {k: v.to(device) for k, v in data.items()}
@@ -150,31 +183,42 @@ def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
     if cfg.train_subset:
         keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
         x, y = x[keep], y[keep]
-    nets, record = train(cfg, x, y, device)
-    net = nets.net()
-    test_x = data["test_x"].expand(cfg.runs, -1, -1)
-    test_y = data["test_y"].expand(cfg.runs, -1)
-    delta = attack(net, test_x, test_y, cfg)
+    nets, record = train(cfgs, x, y, device)
+    net, members = nets.net(), Members.of(cfgs, dtype, device)
+    test_x = data["test_x"].expand(len(members.radius), -1, -1)
+    test_y = data["test_y"].expand(len(members.radius), -1)
+    delta = attack(net, test_x, test_y, cfg, members.eps, members.step_size)
     with torch.no_grad():
-        clean = (torch.sign(net.forward(test_x)) == test_y).to(dtype).mean(-1)
-        robust = (torch.sign(net.forward(test_x + delta)) == test_y).to(dtype).mean(-1)
-    return pd.DataFrame(
-        {
-            "d": cfg.d,
-            "width": cfg.width,
-            "radius": cfg.ball_radius,
-            "eps": cfg.eps,
-            "run": np.arange(cfg.runs),
-            "train_size": len(y),
-            "pgd_steps": cfg.pgd_steps,
-            "max_epochs": cfg.max_epochs,
-            **record,
-            "clean_test_acc": clean.cpu().numpy(),
-            "robust_test_acc": robust.cpu().numpy(),
-            "inv_sqrt_d": 1 / math.sqrt(cfg.d),
-            "inv_sqrt_width": 1 / math.sqrt(cfg.width),
-        }
-    )
+        clean = (torch.sign(net.forward(test_x)) == test_y).to(dtype).mean(-1).cpu().numpy()
+        robust = (torch.sign(net.forward(test_x + delta)) == test_y).to(dtype).mean(-1).cpu().numpy()
+    frames, first = [], 0
+    for c in cfgs:
+        own = slice(first, first + c.runs)
+        first += c.runs
+        frames.append(
+            pd.DataFrame(
+                {
+                    "d": c.d,
+                    "width": c.width,
+                    "radius": c.ball_radius,
+                    "eps": c.eps,
+                    "run": np.arange(c.runs),
+                    "train_size": len(y),
+                    "pgd_steps": c.pgd_steps,
+                    "max_epochs": c.max_epochs,
+                    **{k: v[own] for k, v in record.items()},
+                    "clean_test_acc": clean[own],
+                    "robust_test_acc": robust[own],
+                    "inv_sqrt_d": 1 / math.sqrt(c.d),
+                    "inv_sqrt_width": 1 / math.sqrt(c.width),
+                }
+            )
+        )
+    return frames
+
+
+def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
+    return run_batch([cfg], device)[0]
 
 
 def crossing(values: pd.Series) -> float:
@@ -244,4 +288,6 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.lazy_pgd",
     work=work,
+    batch_keys=("eps", "radius", "C0"),
+    run_batch=run_batch,
 )
