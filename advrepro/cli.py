@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 
 from advrepro.errors import UserError
+from advrepro.signals import deferred_interrupts
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -86,11 +87,12 @@ def run(
     from advrepro.sweep import execute, plan, split_for_all
 
     with user_errors():
-        if experiment == "all":
-            requests = split_for_all(list(EXPERIMENTS.values()), overrides or [])
-        else:
-            requests = {get(experiment).name: overrides or []}
-        plans = [(get(name), *plan(get(name), own, multirun)) for name, own in requests.items()]
+        with deferred_interrupts():
+            if experiment == "all":
+                requests = split_for_all(list(EXPERIMENTS.values()), overrides or [])
+            else:
+                requests = {get(experiment).name: overrides or []}
+            plans = [(get(name), *plan(get(name), own, multirun)) for name, own in requests.items()]
         for exp, cells, parsed in plans:
             summary = execute(exp, cells, parsed, force)
             typer.echo(

@@ -37,6 +37,7 @@ from advrepro.errors import UserError
 from advrepro.experiment import Experiment
 from advrepro.experiments import get
 from advrepro.provenance import device_description, git_commit, package_versions
+from advrepro.signals import deferred_interrupts
 
 log = logging.getLogger("advrepro")
 
@@ -118,7 +119,8 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
     todo = [i for i, directory in enumerate(directories) if force or store.read_meta(directory) is None]
     if not todo:
         return digests
-    configs = [build_config(experiment, plains[i]) for i in todo]
+    with deferred_interrupts():
+        configs = [build_config(experiment, plains[i]) for i in todo]
     device = resolve_device(configs[0].device)
     started, clock = datetime.now(UTC), time.perf_counter()
     frames = experiment.compute(configs, device)
