@@ -61,9 +61,7 @@ def bench_flip_search(quick: bool = False) -> list[dict]:
 
 def bench_vardi_training(quick: bool = False) -> list[dict]:
     """Training steps per second of vardi-universal (all runs batched, float64, full batch)."""
-    from advrepro.experiments.vardi_universal import VardiConfig, train
-    from advrepro.nets import rademacher, sphere
-    from advrepro.seeding import generator
+    from advrepro.experiments.vardi_universal import VardiConfig, sample_data, train
 
     cfg = VardiConfig(
         d=100 if quick else 500,
@@ -76,10 +74,7 @@ def bench_vardi_training(quick: bool = False) -> list[dict]:
         loss_target=1e-300,
         lr0=1e-4,
     )
-    x = torch.stack(
-        [sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(0, "data", r), torch.float64) for r in range(5)]
-    )
-    y = torch.stack([rademacher((cfg.n,), generator(0, "labels", r), torch.float64) for r in range(5)])
+    x, y = sample_data(cfg, torch.float64)
     seconds, (_, record) = timed(lambda: train(cfg, x, y, torch.device("cpu")), repeats=1)
     steps = int(record["steps"].max())
     return [

@@ -9,26 +9,17 @@ from advrepro.experiments.vardi_universal import (
     VardiConfig,
     log_mean_loss,
     run,
+    sample_data,
     train,
     universal_perturbation,
 )
-from advrepro.nets import Net, rademacher, sphere
-from advrepro.seeding import generator
+from advrepro.nets import Net
 
 CPU = torch.device("cpu")
 
 
 def data(cfg: VardiConfig):
-    x = torch.stack(
-        [
-            sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "data", r), torch.float64)
-            for r in range(cfg.runs)
-        ]
-    )
-    y = torch.stack(
-        [rademacher((cfg.n,), generator(cfg.seed, "labels", r), torch.float64) for r in range(cfg.runs)]
-    )
-    return x, y
+    return sample_data(cfg, torch.float64)
 
 
 @pytest.mark.parametrize("loss", ["exp", "logistic"])

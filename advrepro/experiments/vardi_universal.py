@@ -185,17 +185,21 @@ def separation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return max_inner, n <= (d + 1) / (3 * (max_inner + 1))
 
 
-def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
-    dtype = resolve_dtype(cfg.dtype)
+def sample_data(cfg: VardiConfig, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per run: n points uniform on the √d-sphere (R, n, d) and uniform ±1 labels (R, n), from the cell's seed."""
     x = torch.stack(
         [
             sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "data", r), dtype)
             for r in range(cfg.runs)
         ]
-    ).to(device)
-    y = torch.stack(
-        [rademacher((cfg.n,), generator(cfg.seed, "labels", r), dtype) for r in range(cfg.runs)]
-    ).to(device)
+    )
+    y = torch.stack([rademacher((cfg.n,), generator(cfg.seed, "labels", r), dtype) for r in range(cfg.runs)])
+    return x, y
+
+
+def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
+    dtype = resolve_dtype(cfg.dtype)
+    x, y = (t.to(device) for t in sample_data(cfg, dtype))
     net, record = train(cfg, x, y, device)
     with torch.no_grad():
         u_norm = (y[..., None] * x).sum(1).norm(dim=-1)
