@@ -115,7 +115,7 @@ class Members:
 
 
 def train(
-    cfgs: list[LazyPGDConfig], x: torch.Tensor, y: torch.Tensor, device
+    cfgs: list[LazyPGDConfig], members: Members, x: torch.Tensor, y: torch.Tensor, device
 ) -> tuple[LazyNets, dict[str, np.ndarray]]:
     """Algorithm 1: per minibatch, PGD on the current weights, an SGD step on the adversarial batch, then the
     projection onto the lazy ball (project=per_step). project=per_epoch is advtrain.py: the adversarial set is built
@@ -124,7 +124,6 @@ def train(
     All runs of all cells in `cfgs` (which differ only in ε and R) train as one batched model; run r of every cell
     starts from the same initialisation and data order as it would alone."""
     cfg, n = cfgs[0], len(y)
-    members = Members.of(cfgs, x.dtype, device)
     parts = [
         init_lazy_nets(c.seed, c.runs, x.shape[1], c.width, True, x.dtype, device, trainable=False)
         for c in cfgs
@@ -183,8 +182,9 @@ def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFr
     if cfg.train_subset:
         keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
         x, y = x[keep], y[keep]
-    nets, record = train(cfgs, x, y, device)
-    net, members = nets.net(), Members.of(cfgs, dtype, device)
+    members = Members.of(cfgs, dtype, device)
+    nets, record = train(cfgs, members, x, y, device)
+    net = nets.net()
     test_x = data["test_x"].expand(len(members.radius), -1, -1)
     test_y = data["test_y"].expand(len(members.radius), -1)
     delta = attack(net, test_x, test_y, cfg, members.eps, members.step_size)
