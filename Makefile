@@ -18,7 +18,7 @@ install: $(STAMP)
 
 figures: $(STAMP)
 	$(BIN)/advrepro run all results_dir=$(RESULTS)
-	$(BIN)/advrepro report --results-dir $(RESULTS)
+	$(BIN)/advrepro report --results-dir $(RESULTS) $(if $(filter results,$(RESULTS)),--readme README.md)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

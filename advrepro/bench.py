@@ -144,7 +144,93 @@ def bench_pgd(quick: bool = False) -> list[dict]:
     ]
 
 
-BENCHMARKS = (bench_flip_search, bench_vardi_training, bench_lazy_training, bench_pgd)
+def bench_separation(quick: bool = False) -> list[dict]:
+    """Exact nearest other-class ℓ∞ distances on MNIST digits: the bit-level pruned search of yang-separation against
+    brute-force torch.cdist(p=inf), same queries and references, in one run (byte-equal answers checked)."""
+    from advrepro.data.images import load_images
+    from advrepro.separation import nearest_linf
+
+    data = load_images("mnist", "data", download=False)
+    queries, refs = (200, 2_000) if quick else (1_000, 20_000)
+    q, ql = data["test_x"][:queries], data["test_y"][:queries]
+    r, rl = data["train_x"][:refs], data["train_y"][:refs]
+
+    def brute():
+        distances = torch.cdist(q.float(), r.float(), p=float("inf"))
+        distances[ql[:, None] == rl[None, :]] = torch.inf
+        return distances.min(1).values
+
+    pruned_seconds, (best, _, evaluated) = timed(lambda: nearest_linf(q, ql, r, rl), repeats=1)
+    brute_seconds, expected = timed(brute, repeats=1)
+    same = bool(torch.equal(best.float(), expected))
+    setting = f"MNIST test queries={queries} train refs={refs}"
+    return [
+        {
+            "benchmark": "separation",
+            "setting": setting,
+            "method": "bit-level proofs + exact check (ours)",
+            "seconds": round(pruned_seconds, 4),
+            "ratio_to_brute_force": round(pruned_seconds / brute_seconds, 3),
+            "exact_pairs_share": round(evaluated / (queries * refs), 4),
+            "same_answer": same,
+        },
+        {
+            "benchmark": "separation",
+            "setting": setting,
+            "method": "torch.cdist(p=inf), every pair",
+            "seconds": round(brute_seconds, 4),
+            "ratio_to_brute_force": 1.0,
+            "exact_pairs_share": 1.0,
+            "same_answer": same,
+        },
+    ]
+
+
+def bench_schmidt(quick: bool = False) -> list[dict]:
+    """Gaussian-model errors of ŵ for 40 training-set sizes from one O(d log d) draw, against drawing ŵ = Σ y_i x_i
+    explicitly for each n (O(n·d) per size), at one d, in one run."""
+    from advrepro.experiments.schmidt_models import SchmidtConfig, gaussian_statistics
+
+    d = 10_000 if quick else 100_000
+    cfg = SchmidtConfig(d=d, eps=0.5, draws=1, progress=False)
+    ns = cfg.n_grid
+    closed_seconds, _ = timed(lambda: gaussian_statistics(cfg, ns, torch.device("cpu")), repeats=3)
+
+    def explicit():
+        g = torch.Generator().manual_seed(0)
+        out = []
+        for n in ns.tolist():
+            y = torch.randint(0, 2, (n,), generator=g).double() * 2 - 1
+            x = y[:, None] + cfg.sigma * torch.randn(n, d, generator=g, dtype=torch.float64)
+            w = (y[:, None] * x).sum(0)
+            out.append((w.sum(), w.norm(), w.abs().sum()))
+        return out
+
+    explicit_seconds, _ = timed(explicit, repeats=1)
+    setting = f"d={d} n up to {ns.max()} ({len(ns)} sizes), one draw"
+    return [
+        {
+            "benchmark": "schmidt",
+            "setting": setting,
+            "method": method,
+            "seconds": round(seconds, 4),
+            "ratio_to_closed_form": round(seconds / closed_seconds, 2),
+        }
+        for method, seconds in (
+            ("closed form, one g per draw (ours)", closed_seconds),
+            ("explicit training sets", explicit_seconds),
+        )
+    ]
+
+
+BENCHMARKS = (
+    bench_flip_search,
+    bench_vardi_training,
+    bench_lazy_training,
+    bench_pgd,
+    bench_separation,
+    bench_schmidt,
+)
 
 
 def run_all(quick: bool = False, results_dir: Path = Path("results")) -> pd.DataFrame:

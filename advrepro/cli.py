@@ -105,7 +105,9 @@ def run(
                         typer.echo(f"  figure: {path}")
             if len(summary["claims"]):
                 typer.echo(
-                    summary["claims"][["claim", "paper_value", "measured", "verdict"]].to_string(index=False)
+                    summary["claims"][["id", "measured", "ci_low", "ci_high", "verdict"]].to_string(
+                        index=False
+                    )
                 )
 
 
@@ -176,15 +178,27 @@ def config(
 @app.command()
 def report(
     results_dir: Annotated[Path, typer.Option(help="The results to report on.")] = Path("results"),
+    readme: Annotated[
+        Path | None, typer.Option(help="Also write the claims table between this README's claims markers.")
+    ] = None,
 ):
-    """Write results_dir/REPORT.md and a self-contained results_dir/report.html (figures, claims, inferred values)."""
-    from advrepro.report import write_report
+    """Write results_dir/REPORT.md and a self-contained results_dir/report.html (figures, claims, inferred values),
+    then print a one-screen summary of the claims: verdict counts per experiment and every `differs` row."""
+    from advrepro.report import summary, update_readme, write_report
+    from advrepro.store import read_claims
 
     with user_errors():
         if not (results_dir / "claims.csv").is_file():
             raise UserError(f"no results in {results_dir}: run `advrepro run EXPERIMENT` first")
+        claims = read_claims(results_dir / "claims.csv")
+        if readme is not None:
+            if not readme.is_file():
+                raise UserError(f"no README at {readme}")
+            update_readme(readme, claims)
+            typer.echo(readme)
         for path in write_report(results_dir):
             typer.echo(path)
+        typer.echo(summary(claims))
 
 
 @app.command()

@@ -121,6 +121,8 @@ def override_string(key: str, value: Any) -> str:
         return f"{key}={'true' if value else 'false'}"
     if isinstance(value, float):
         return f"{key}={value!r}"
+    if isinstance(value, str) and any(c in value for c in ",[]{}()=' "):
+        return f"{key}='{value}'"  # quoted: a comma would otherwise make it a sweep
     return f"{key}={value}"
 
 

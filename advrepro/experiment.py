@@ -39,16 +39,3 @@ class Experiment:
 
     def plot(self, rows: pd.DataFrame, cells: pd.DataFrame, figure_dir) -> list[str]:
         return importlib.import_module(self.figure_module).plot(rows, cells, figure_dir)
-
-
-def claim(experiment: str, text: str, paper_value: str, measured: float | str, agrees: bool | None) -> dict:
-    """One row of claims.csv; `agrees` None means there is nothing to compare against (reported only)."""
-    verdict = "n/a" if agrees is None else ("agrees" if agrees else "differs")
-    shown = f"{measured:.4g}" if isinstance(measured, float) else str(measured)
-    return {
-        "experiment": experiment,
-        "claim": text,
-        "paper_value": paper_value,
-        "measured": shown,
-        "verdict": verdict,
-    }

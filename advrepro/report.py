@@ -6,10 +6,63 @@ from pathlib import Path
 
 import pandas as pd
 
+from advrepro.claims import VERDICTS
 from advrepro.config import provenance_tags
+from advrepro.errors import UserError
 from advrepro.experiments import EXPERIMENTS
 from advrepro.provenance import package_versions
 from advrepro.store import atomic_write_bytes, read_claims
+
+README_BEGIN = "<!-- claims:begin (written by `advrepro report --readme README.md`) -->"
+README_END = "<!-- claims:end -->"
+
+
+def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
+    """claims.csv as a reader sees it: the prediction with its tag, the measured value with its interval."""
+
+    def measured(row) -> str:
+        if row["measured"] == "":
+            return "—"
+        interval = f" [{row['ci_low']}, {row['ci_high']}]" if row["ci_low"] != "" else ""
+        return f"{row['measured']}{interval} ({row['units']})"
+
+    return pd.DataFrame(
+        {
+            "experiment": claims["experiment"],
+            "claim": claims["claim"],
+            "prediction": (claims["prediction"] + " " + claims["source"]).str.strip(),
+            "tolerance": claims["tolerance"],
+            "measured [95% CI]": claims.apply(measured, axis=1) if len(claims) else [],
+            "verdict": claims["verdict"],
+            "why": claims["reason"],
+        }
+    )
+
+
+def summary(claims: pd.DataFrame) -> str:
+    """One screen: verdict counts per experiment, then every `differs` row."""
+    counts = claims.groupby(["experiment", "verdict"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=[v for v in VERDICTS if v in counts.columns])
+    lines = ["Claims (results/claims.csv):", counts.to_string(), ""]
+    differs = claims[claims["verdict"] == "differs"]
+    lines.append(f"{len(differs)} claims differ from the paper:" if len(differs) else "No claim differs.")
+    for row in differs.itertuples(index=False):
+        lines.append(
+            f"- {row.experiment}: {row.claim}: predicted {row.prediction} {row.source}, "
+            f"measured {row.measured} [{row.ci_low}, {row.ci_high}]"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, claims: pd.DataFrame) -> None:
+    """Replace the claims table between the README's markers (which must both be there)."""
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise UserError(f"{readme} has no claims markers: add the lines {README_BEGIN!r} and {README_END!r}")
+    head, rest = text.split(README_BEGIN, 1)
+    tail = rest.split(README_END, 1)[1]
+    table = markdown_table(display_claims(claims))
+    atomic_write_bytes(readme, f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}".encode())
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -81,7 +134,8 @@ def write_report(results: str | Path) -> list[Path]:
                 f'<figure><img style="max-width:100%" alt="{fig.stem}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
-        part = claims[claims["experiment"] == s["name"]].drop(columns="experiment") if len(claims) else claims
+        part = claims[claims["experiment"] == s["name"]] if len(claims) else claims
+        part = display_claims(part).drop(columns="experiment")
         if len(part):
             md += ["### Claims", "", markdown_table(part), ""]
             body.append("<h3>Claims</h3>" + part.to_html(index=False, escape=True))

@@ -78,14 +78,17 @@ def read_rows(directory: Path) -> pd.DataFrame:
 
 
 def read_claims(path: Path) -> pd.DataFrame:
-    """claims.csv as text (so that 'n/a' stays a verdict, not a missing value)."""
+    """claims.csv as text, for display (empty cells stay empty strings)."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame) -> Path:
-    """Replace this experiment's rows of claims.csv, keep the others'."""
+    """Replace this experiment's rows of claims.csv, keep the others' (unless written with other columns, by an
+    older version: those are dropped, and rewritten when their experiment runs)."""
     path = Path(results_dir) / "claims.csv"
     old = read_claims(path) if path.is_file() else pd.DataFrame(columns=claims.columns)
+    if list(old.columns) != list(claims.columns):
+        old = pd.DataFrame(columns=claims.columns)
     merged = pd.concat([old[old["experiment"] != experiment], claims], ignore_index=True)
     atomic_write_csv(path, merged)
     return path

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from advrepro import store
+from advrepro.claims import COLUMNS
 from advrepro.config import (
     ParsedOverrides,
     compose,
@@ -231,7 +232,7 @@ def execute(experiment: Experiment, cells: list[Cell], parsed: ParsedOverrides, 
                 execute_cells([cell.plain for cell in group], force)
                 progress.update(len(group))
     rows, summary = aggregate(experiment, cells)
-    claims = pd.DataFrame(experiment.claims(rows, summary))
+    claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
     store.update_claims(results_dir, experiment.name, claims)
     return {
         "experiment": experiment.name,

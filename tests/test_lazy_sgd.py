@@ -1,11 +1,13 @@
 """lazy-sgd: closed-form SGD step, the lazy stop rule, exact flip versus the code's walk, CLI end to end."""
 
+import dataclasses
 import math
 
+import pandas as pd
 import pytest
 import torch
 
-from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, sgd_step, train
+from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, per_run_means, sgd_step, train
 from advrepro.lazy import init_lazy_nets, logistic_loss
 from advrepro.nets import sphere
 from advrepro.seeding import generator
@@ -63,6 +65,57 @@ def test_lazy_stop_rule_keeps_the_first_model_outside_the_ball(stop):
         assert steps % (len(y) // cfg.batch_size) == 0
 
 
+@pytest.mark.parametrize("stop", ["per_step", "per_epoch"])
+def test_keep_last_inside_keeps_the_model_before_the_exit(stop):
+    x, y = toy_data()
+    cfg = LazySGDConfig(
+        d=9, width=30, C0=0.5, lr=0.5, batch_size=8, max_epochs=50, stop=stop, runs=2, progress=False
+    )
+    _, first = train(cfg, x, y, "cpu")
+    _, last = train(dataclasses.replace(cfg, keep="last_inside"), x, y, "cpu")
+    assert first["left_ball"].all() and last["left_ball"].all()
+    assert (first["final_distance"] > first["radius"]).all() and (
+        last["final_distance"] <= last["radius"]
+    ).all()
+    undone = 1 if stop == "per_step" else len(y) // cfg.batch_size  # one step, or the whole exit epoch
+    assert (last["steps"] == first["steps"] - undone).all()
+
+
+def test_misclassified_zero_counts_every_point_with_delta_zero():
+    x, y = toy_data(n=300)
+    cfg = LazySGDConfig(
+        d=9, width=40, C0=0.3, lr=0.5, batch_size=16, max_epochs=1, runs=2, progress=False, dtype="float64"
+    )
+    nets, _ = train(cfg, x, y, "cpu")
+    with torch.no_grad():
+        out = {
+            m: measure(nets.net(), x, y, dataclasses.replace(cfg, misclassified=m))
+            for m in ("exclude", "zero")
+        }
+    wrong = ~out["exclude"]["correct"]
+    assert wrong.any() and (~wrong).any()
+    assert out["exclude"]["delta_norm"][wrong].isnan().all() and not out["exclude"]["in_means"][wrong].any()
+    assert (out["zero"]["delta_norm"][wrong] == 0).all() and out["zero"]["in_means"].all()
+    torch.testing.assert_close(out["zero"]["grad_norm"], out["exclude"]["grad_norm"])
+
+
+def test_per_run_means_average_only_the_points_in_the_means():
+    rows = pd.DataFrame(
+        {
+            "d": 25,
+            "run": 0,
+            "in_means": [True, True, False],
+            "f_abs": 1.0,
+            "grad_norm": [1.0, 3.0, 1000.0],
+            "eta": [0.1, 0.3, float("nan")],
+            "delta_over_x": [0.0, 0.2, float("nan")],
+        }
+    )
+    means = per_run_means(rows, ["d"])
+    assert means.loc[0, ["grad_norm", "eta", "delta_over_x"]].tolist() == pytest.approx([2.0, 0.2, 0.1])
+    assert means.loc[0, "grad_prediction"] == pytest.approx(math.sqrt(12 + 1))
+
+
 def test_runs_that_stay_inside_stop_at_max_epochs():
     x, y = toy_data()
     cfg = LazySGDConfig(d=9, width=30, C0=1e6, lr=0.1, batch_size=32, max_epochs=2, runs=2, progress=False)
@@ -109,3 +162,4 @@ def test_lazy_sgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     kept = rows[rows["correct"]]
     assert ((kept["eta"] * kept["grad_norm"] - kept["delta_norm"]).abs() < 1e-5).all()
     assert rows.loc[~rows["correct"], "eta"].isna().all()  # misclassified: out of the means by default
+    assert (rows["in_means"] == rows["correct"]).all() and not (rows["flipped"] & ~rows["correct"]).any()

@@ -7,9 +7,17 @@ from advrepro.experiment import Experiment
 
 
 def _load() -> dict[str, Experiment]:
-    from advrepro.experiments import lazy_pgd, lazy_sgd, random_net, vardi_universal
+    from advrepro.experiments import (
+        lazy_pgd,
+        lazy_sgd,
+        random_net,
+        schmidt_models,
+        vardi_universal,
+        yang_separation,
+    )
 
-    found = {m.EXPERIMENT.name: m.EXPERIMENT for m in (random_net, lazy_sgd, lazy_pgd, vardi_universal)}
+    modules = (random_net, lazy_sgd, lazy_pgd, vardi_universal, schmidt_models, yang_separation)
+    found = {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
     store = ConfigStore.instance()
     for exp in found.values():
         store.store(name=f"{exp.config_class.__name__}", node=exp.config_class)

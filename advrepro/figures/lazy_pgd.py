@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.lazy_pgd import NAME, PANELS, transitions
+from advrepro.experiments.lazy_pgd import NAME, PANELS, panel_rows
 from advrepro.figures import inferred_note, panels, save, settings
 
 LABELS = {
@@ -62,14 +62,14 @@ def heat(ax, frame: pd.DataFrame, x: str, y: str):
 def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
     shown = {
         name: frame
-        for name, frame in transitions(rows).items()
-        if frame[list(PANELS[name][:2])].drop_duplicates().shape[0] > 1
+        for name, frame in panel_rows(rows).items()
+        if frame[[PANELS[name].across, PANELS[name].threshold]].drop_duplicates().shape[0] > 1
     }
     if not shown:
         return []
     fig, axes = panels(len(shown), width=4.8, height=3.8)
     for ax, (name, frame) in zip(axes, shown.items(), strict=True):
-        across, threshold, fixed, symbol, _ = PANELS[name]
+        across, threshold, fixed, symbol = PANELS[name][:4]
         mesh, xs = heat(ax, frame, across, threshold)
         ax.plot(
             xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{symbol} = 1/√{'m' if across == 'width' else across}"

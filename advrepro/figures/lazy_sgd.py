@@ -5,10 +5,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.lazy_sgd import METRICS, NAME, per_run_means, variant
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.lazy_sgd import (
+    FIGURES,
+    METRICS,
+    MIN_ACCURACY,
+    NAME,
+    c0_evidence,
+    evidence_rows,
+    models,
+    panels,
+    per_run_means,
+    trained_only,
+)
+from advrepro.figures import inferred_note, save, settings
+from advrepro.figures import panels as panels_of
 
-SETTINGS = ["runs", "lr", "batch_size", "max_epochs", "stop", "search", "misclassified", "antialias", "seed"]
+SETTINGS = [
+    "runs",
+    "lr",
+    "batch_size",
+    "max_epochs",
+    "stop",
+    "keep",
+    "search",
+    "misclassified",
+    "antialias",
+    "seed",
+]
+MEANS_TEXT = "correctly classified ones, or all with δ = 0 under misclassified=zero"
 VARIANTS = {
     False: ("raw pixels in [0,1], with bias", "fig2", "fig3"),
     True: ("‖x‖ = 1, no bias", "fig5", "fig6"),
@@ -37,54 +61,74 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
     paths: list[str] = []
     common = settings(cells, SETTINGS)
     note = inferred_note(NAME, ["d", "width", "C0", "runs", "max_epochs"])
-    for normalized, (what, fig_d, fig_c0) in VARIANTS.items():
-        data = variant(rows, normalized)
-        if data.empty:
-            continue
-        c0_ref = data.groupby("C0")["d"].nunique().idxmax()
-        versus_d = data[data["C0"] == c0_ref]
-        if versus_d["d"].nunique() > 1:
-            means = per_run_means(versus_d, ["d", "width"])
-            fig, axes = panels(3)
+    for (normalized, axis), frame in panels(rows, cells).items():
+        what, fig_d, fig_c0 = VARIANTS[normalized]
+        table = models(frame)
+        fig, axes = panels_of(3)
+        if axis == "d":
+            kept = trained_only(frame)
+            means = per_run_means(kept, ["d", "width"])
             for ax, (metric, (label, power)) in zip(axes, METRICS.items(), strict=True):
                 curves(ax, means, "d", metric, "width")
                 theory_curve(ax, means, "d", metric, power, {0.5: "√d", -1.0: "1/d", -0.5: "1/√d"}[power])
                 ax.set(xscale="log", yscale="log", xlabel="input dimension d", ylabel=label)
                 ax.legend(fontsize=7)
             caption = (
-                f"{'Fig. 5' if normalized else 'Fig. 2'}: lazy-trained networks ({what}, C0={c0_ref:g}) versus d; "
-                f"means over correctly classified test images, ± std over runs. {common}. {note}"
+                f"{FIGURES[normalized, 'd']}: lazy-trained networks ({what}, C0={frame['C0'].iloc[0]:g}) versus d; "
+                f"per-run means over the test images ({MEANS_TEXT}), mean ± std over runs; "
+                f"{excluded_text(table)}. {common}. {note}"
             )
             paths += save(fig, f"{NAME}_{fig_d}", figure_dir, caption)
-        pairs = data.groupby(["d", "width"])["C0"].transform("nunique") > 1
-        if pairs.any():
-            means = per_run_means(data[pairs], ["d", "width", "C0"])
-            means["setting"] = [f"d={d}, width={w}" for d, w in zip(means["d"], means["width"], strict=True)]
-            fig, axes = panels(3)
-            for ax, (metric, (label, _)) in zip(axes, METRICS.items(), strict=True):
-                curves(ax, means, "C0", metric, "setting")
-                ax.set(xscale="log", xlabel="C0 (lazy radius C0/√m)", ylabel=label)
-                ax.legend(fontsize=7)
-            caption = (
-                f"{'Fig. 6' if normalized else 'Fig. 3'}: the same quantities versus C0 ({what}); all three "
-                f"grow with C0. Runs that never left the ball stop at max_epochs. {common}. {note}"
-            )
-            paths += save(fig, f"{NAME}_{fig_c0}", figure_dir, caption)
-    raw = variant(rows, False)
-    if not raw.empty:
-        c0_ref = raw["C0"].mode().iloc[0]
-        one = raw[(raw["C0"] == c0_ref) & (raw["d"] == raw["d"].max())]
+            continue
+        keep = evidence_rows(frame, c0_evidence(frame)[0])
+        means = per_run_means(frame[keep], ["C0"]).assign(setting="trained, left the ball")
+        others = per_run_means(frame[~keep], ["C0"])
+        for ax, (metric, (label, _)) in zip(axes, METRICS.items(), strict=True):
+            curves(ax, means, "C0", metric, "setting")
+            if len(others):
+                ax.scatter(
+                    others["C0"],
+                    others[metric],
+                    facecolor="white",
+                    edgecolor="grey",
+                    zorder=3,
+                    label="never left the ball or untrained (not evidence)",
+                )
+            ax.set(xscale="log", xlabel="C0 (lazy radius C0/√m)", ylabel=label)
+            ax.legend(fontsize=7)
+        caption = (
+            f"{FIGURES[normalized, 'C0']}: the same quantities versus C0 ({what}, d={frame['d'].iloc[0]}, "
+            f"width={frame['width'].iloc[0]}, stop={frame['stop'].iloc[0]}); the paper: all three grow with C0. "
+            f"Hollow points: models that never left the ball within max_epochs (they converged inside; a larger "
+            f"C0 then gives the same model), untrained ones (a small ball stops after a few SGD steps) and "
+            f"duplicates of a smaller C0's model; they are not evidence for the trend. {excluded_text(table)}. "
+            f"{common}. {note}"
+        )
+        paths += save(fig, f"{NAME}_{fig_c0}", figure_dir, caption)
+    raw = panels(rows, cells).get((False, "d"))
+    if raw is not None:
+        one = trained_only(raw[raw["d"] == raw["d"].max()])
         width = min(one["width"].unique(), key=lambda m: abs(m - 1000))  # the published example: m = 1000
-        one = one[(one["width"] == width) & one["correct"]]
-        fig, axes = panels(3)
+        one = one[(one["width"] == width) & one["in_means"]]
+        fig, axes = panels_of(3)
         for ax, (column, label) in zip(
             axes, (("delta_norm", "‖δ‖"), ("grad_norm", "‖∇ₓf‖"), ("eta", "η")), strict=True
         ):
-            ax.hist(one[column], bins=50, color="C0", alpha=0.8)
+            ax.hist(one[column].dropna(), bins=50, color="C0", alpha=0.8)
             ax.set(xlabel=label, ylabel="test images")
         caption = (
-            f"Fig. 7: histograms over the correctly classified test images (all runs) of ‖δ‖, ‖∇ₓf‖ and η at "
-            f"d={one['d'].iloc[0]}, width={one['width'].iloc[0]}, C0={c0_ref:g}, raw pixels with bias. {common}."
+            f"Fig. 7: histograms over the test images ({MEANS_TEXT}; all runs) of ‖δ‖, ‖∇ₓf‖ and η at "
+            f"d={one['d'].iloc[0]}, width={width}, C0={one['C0'].iloc[0]:g}, raw pixels with bias. {common}."
         )
         paths += save(fig, f"{NAME}_fig7", figure_dir, caption)
     return paths
+
+
+def excluded_text(table: pd.DataFrame) -> str:
+    untrained = table[~table["trained"]]
+    if untrained.empty:
+        return f"every model reached clean test accuracy ≥ {MIN_ACCURACY:g}"
+    return (
+        f"{len(untrained)} of {len(table)} models below {MIN_ACCURACY:g} clean test accuracy are left out "
+        f"(untrained)"
+    )

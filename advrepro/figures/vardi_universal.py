@@ -7,25 +7,34 @@ import pandas as pd
 
 from advrepro.experiments.vardi_universal import NAME, fixed_panels
 from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.stats import groups_of, resampled_means
 
-TITLES = {"n": "(a) versus n", "d": "(b) versus d", "width": "(c) versus width"}
+TITLES = {
+    "n": "(a) versus n",
+    "d": "(b) versus d",
+    "width": "(c) versus width",
+    "n, separated": "(d) versus n, separation condition holds",
+}
 
 
 def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
-    chosen = {axis: frame for axis, frame in fixed_panels(rows).items() if frame[axis].nunique() > 1}
+    chosen = {
+        axis: frame for axis, frame in fixed_panels(rows).items() if frame[axis.split(",")[0]].nunique() > 1
+    }
     if not chosen:
         return []
     fig, axes = panels(len(chosen))
-    for ax, (axis, frame) in zip(axes, chosen.items(), strict=True):
+    for ax, (panel, frame) in zip(axes, chosen.items(), strict=True):
+        axis = panel.split(",")[0]
+        frame = frame[np.isfinite(frame["delta_over_sqrt_d"])]
         stats = frame.groupby(axis).agg(
             mean=("delta_over_sqrt_d", "mean"),
-            lo=("delta_over_sqrt_d", "min"),
-            hi=("delta_over_sqrt_d", "max"),
             ok=("separation_ok", "all"),
             d=("d", "first"),
             n=("n", "first"),
         )
-        x = stats.index.to_numpy(dtype=float)
+        x, groups = groups_of(frame, axis, "delta_over_sqrt_d")
+        stats["lo"], stats["hi"] = np.percentile(resampled_means(groups), [2.5, 97.5], axis=0)
         ax.errorbar(
             x,
             stats["mean"],
@@ -33,7 +42,7 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
             fmt="-",
             color="C0",
             capsize=3,
-            label="‖δ‖/√d: mean, min–max over runs",
+            label="‖δ‖/√d: mean, 95% bootstrap interval over runs",
         )
         ax.scatter(
             x[stats["ok"]],
@@ -54,7 +63,9 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         scale = np.exp(np.mean(np.log(stats["mean"] / rate)))
         ax.plot(x, scale * rate, "k--", lw=1, label=f"{scale:.2f}·√(d/n)/√d (constant fitted)")
         fixed = ", ".join(f"{k}={frame[k].iloc[0]}" for k in ("d", "n", "width") if k != axis)
-        ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="‖δ‖ / ‖x‖", title=f"{TITLES[axis]} ({fixed})")
+        ax.set(
+            xscale="log", yscale="log", xlabel=axis, ylabel="‖δ‖ / ‖x‖", title=f"{TITLES[panel]} ({fixed})"
+        )
         ax.legend(fontsize=7)
     caption = (
         "Universal perturbation δ = η·Σ_i y_i x_i of trained two-layer ReLU networks: η = max over samples of the "

@@ -1,0 +1,131 @@
+"""One claim mechanism for every experiment: a prediction, a tolerance band, a measured interval, a verdict.
+
+A claim states the paper's value (or one derived from it), tagged [paper] or [derived], and a band around it; the
+tolerance is ours wherever the paper gives none, and says so. The measured value carries a 95% bootstrap interval
+over independent units (`advrepro.stats`). Verdicts, compared on the interval, not the point:
+
+- agrees: the whole interval lies inside the band;
+- differs: the interval lies entirely outside the band;
+- inconclusive: the interval straddles an edge (the row says roughly how many times more units would settle it);
+- not measured: the measurement could not be made (the row says why);
+- reported: a number shown without a claim (the row says why it has none).
+
+Every word survives `pandas.read_csv` with its defaults (no 'n/a', 'NA', 'null').
+"""
+
+import dataclasses
+import math
+
+from advrepro.stats import Estimate
+
+VERDICTS = ("agrees", "differs", "inconclusive", "not measured", "reported")
+COLUMNS = (
+    "experiment",
+    "id",
+    "claim",
+    "prediction",
+    "source",
+    "tolerance",
+    "measured",
+    "ci_low",
+    "ci_high",
+    "units",
+    "verdict",
+    "reason",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Band:
+    """The values that agree with a claim: [low, high], either end may be infinite."""
+
+    low: float = -math.inf
+    high: float = math.inf
+
+    @classmethod
+    def around(cls, value: float, tolerance: float) -> "Band":
+        return cls(value - tolerance, value + tolerance)
+
+    def __str__(self) -> str:
+        if math.isinf(self.low):
+            return f"≤ {self.high:.4g}"
+        if math.isinf(self.high):
+            return f"≥ {self.low:.4g}" if self.low else "> 0"
+        return f"[{self.low:.4g}, {self.high:.4g}]"
+
+
+def more_units(estimate: Estimate, band: Band) -> float | None:
+    """How many times the current units would likely settle an inconclusive verdict: the interval's half-width
+    shrinks like 1/√units and must fall below the point's distance to the nearest band edge. None at an edge."""
+    gap = min(abs(estimate.value - edge) for edge in (band.low, band.high) if math.isfinite(edge))
+    half = (estimate.high - estimate.low) / 2
+    return None if gap == 0 else max(1.0, (half / gap) ** 2)
+
+
+def verdict(estimate: Estimate | None, band: Band) -> tuple[str, str]:
+    """(verdict, the reason it gives for inconclusive or unmeasured outcomes)."""
+    if estimate is None or not estimate.finite:
+        return "not measured", ""
+    if band.low <= estimate.low and estimate.high <= band.high:
+        return "agrees", ""
+    if estimate.high < band.low or estimate.low > band.high:
+        return "differs", ""
+    factor = more_units(estimate, band)
+    if factor is None:
+        return "inconclusive", "the estimate sits on the band's edge: more units would not settle it"
+    return "inconclusive", f"≈{math.ceil(factor)}× the {estimate.units} would likely settle it"
+
+
+def claim(
+    experiment: str,
+    id: str,
+    statement: str,
+    prediction: str,
+    source: str,
+    band: Band,
+    tolerance_by: str,
+    estimate: Estimate | None,
+    reason: str = "",
+    unmeasured: str = "",
+) -> dict:
+    """One row of claims.csv. `source` tags the prediction ([paper], [derived], …); `tolerance_by` says whose band
+    it is (ours, wherever the paper gives none); `reason` explains the outcome; `unmeasured` why nothing was
+    measured (used when estimate is None or not finite)."""
+    outcome, why = verdict(estimate, band)
+    if outcome == "not measured":
+        why = unmeasured or "no finite interval: the measurement is undefined in too many resamples"
+    return _row(
+        experiment,
+        id,
+        statement,
+        prediction,
+        source,
+        f"{band} ({tolerance_by})",
+        estimate,
+        outcome,
+        "; ".join(t for t in (reason, why) if t),
+    )
+
+
+def reported(experiment: str, id: str, statement: str, estimate: Estimate | None, why: str) -> dict:
+    """A number shown without a claim; `why` says why it has none."""
+    return _row(experiment, id, statement, "", "", "", estimate, "reported", why)
+
+
+def _row(experiment, id, statement, prediction, source, tolerance, estimate, outcome, reason) -> dict:
+    assert outcome in VERDICTS
+    number = lambda v: float(f"{v:.4g}") if estimate is not None and math.isfinite(v) else math.nan  # noqa: E731
+    return {
+        "experiment": experiment,
+        "id": id,
+        "claim": statement,
+        "prediction": prediction,
+        "source": source,
+        "tolerance": tolerance,
+        "measured": number(estimate.value) if estimate else math.nan,
+        "ci_low": number(estimate.low) if estimate else math.nan,
+        "ci_high": number(estimate.high) if estimate else math.nan,
+        "units": estimate.units if estimate else "",
+        "verdict": outcome,
+        "reason": reason,
+    }

@@ -1,0 +1,165 @@
+"""Statistics shared by the claims and the figures.
+
+Point estimates (log–log slopes, crossing points, per-unit means), the panel selection rule ("hold the other keys
+at their most common value"), and 95% percentile-bootstrap intervals that resample the independent units of an
+experiment (runs, networks; test points through their binomial counts). Everything is vectorised over the
+bootstrap draws with numpy, so every claim of `make figures` takes about a second.
+"""
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+DRAWS = 2000
+LEVEL = 0.95
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A measured value with its 95% interval; `units` says what was resampled, `n` how many of them."""
+
+    value: float
+    low: float
+    high: float
+    units: str
+    n: int
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.value, self.low, self.high))
+
+
+def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray | float:
+    """Least-squares slope of log y against log x; y may carry leading axes (e.g. bootstrap draws)."""
+    log_x = np.log(np.asarray(x, dtype=float))
+    centred = log_x - log_x.mean()
+    log_y = np.log(np.asarray(y, dtype=float))
+    slope = (log_y - log_y.mean(-1, keepdims=True)) @ centred / (centred @ centred)
+    return float(slope) if np.ndim(slope) == 0 else slope
+
+
+def crossing(x: Sequence[float] | np.ndarray, y: np.ndarray, level: float = 0.5) -> np.ndarray | float:
+    """The first x (increasing) where y crosses `level`, interpolated linearly in log x; NaN where it never does.
+
+    y may carry leading axes. Points on y = 0.8, 0.2 at x = 0.1, 1 cross 1/2 at √0.1.
+    """
+    log_x = np.log(np.asarray(x, dtype=float))
+    y = np.asarray(y, dtype=float)
+    if y.shape[-1] < 2:
+        return float("nan") if y.ndim == 1 else np.full(y.shape[:-1], np.nan)
+    above = y - level
+    change = (above[..., :-1] * above[..., 1:] <= 0) & (y[..., :-1] != y[..., 1:])
+    first = change.argmax(-1)[..., None]
+    y0, y1 = np.take_along_axis(y, first, -1)[..., 0], np.take_along_axis(y, first + 1, -1)[..., 0]
+    x0, x1 = log_x[first[..., 0]], log_x[first[..., 0] + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found = np.exp(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+    out = np.where(change.any(-1), found, np.nan)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def at_mode(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The rows whose `keys` take their most common combination (how a panel holds the other keys fixed)."""
+    if frame.empty:
+        return frame
+    values = frame[keys].value_counts().index[0]
+    values = values if isinstance(values, tuple) else (values,)
+    return frame[(frame[keys] == pd.Series(values, index=keys)).all(axis=1)]
+
+
+def widest_axis(frame: pd.DataFrame, axis: str, by: list[str]) -> pd.DataFrame:
+    """The rows at the combination of `by` with the most distinct values of `axis` (ties: the most rows)."""
+    if frame.empty:
+        return frame
+    spread = frame.groupby(by)[axis].nunique()
+    best = frame[frame.set_index(by).index.isin(spread[spread == spread.max()].index)]
+    return at_mode(best, by)
+
+
+def unit_means(rows: pd.DataFrame, keys: list[str], unit: str, metrics: list[str]) -> pd.DataFrame:
+    """Mean of each metric per independent unit (e.g. one run's mean over test images), per setting `keys`."""
+    return rows.groupby([*keys, unit])[metrics].mean().reset_index()
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def resampled_means(groups: list[np.ndarray], draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """(draws, groups): per group, the mean of its units resampled with replacement (units stay within a group)."""
+    rng = _rng(seed)
+    return np.stack(
+        [values[rng.integers(0, len(values), (draws, len(values)))].mean(1) for values in groups], 1
+    )
+
+
+def percentile_interval(draws: np.ndarray, max_missing: float = 0.025) -> tuple[float, float]:
+    """The 95% percentile interval of bootstrap draws; NaN when more than `max_missing` of them are undefined."""
+    draws = np.asarray(draws, dtype=float)
+    finite = np.isfinite(draws)
+    if finite.mean() < 1 - max_missing:
+        return math.nan, math.nan
+    tail = (1 - LEVEL) / 2 * 100
+    low, high = np.percentile(draws[finite], [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def groups_of(frame: pd.DataFrame, x: str, metric: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct x values (sorted) and, for each, its units' values of `metric` (NaN units dropped)."""
+    xs, groups = [], []
+    for value, group in frame.groupby(x):
+        values = group[metric].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values):
+            xs.append(value)
+            groups.append(values)
+    return np.asarray(xs, dtype=float), groups
+
+
+def describe_units(groups: list[np.ndarray], unit: str, per: str | None = None) -> tuple[str, int]:
+    sizes = sorted({len(g) for g in groups})
+    count = f"{sizes[0]}" if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
+    return (f"{count} {unit} per {per}" if per else f"{count} {unit}"), int(sum(len(g) for g in groups))
+
+
+def slope_estimate(frame: pd.DataFrame, x: str, metric: str, unit: str, seed: int = 0) -> Estimate | None:
+    """Log–log slope of the mean of `metric` (one value per unit) against x, units resampled within each x.
+
+    None when fewer than two x values have data.
+    """
+    xs, groups = groups_of(frame, x, metric)
+    if len(xs) < 2:
+        return None
+    value = loglog_slope(xs, np.array([g.mean() for g in groups]))
+    low, high = percentile_interval(loglog_slope(xs, resampled_means(groups, seed=seed)))
+    units, n = describe_units(groups, unit, x)
+    return Estimate(value, low, high, units, n)
+
+
+def statistic_estimate(
+    values: np.ndarray, unit: str, statistic: Callable[..., np.ndarray] = np.mean, seed: int = 0
+) -> Estimate | None:
+    """statistic(values) over independent units, with the bootstrap interval of resampling those units."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    draws = values[_rng(seed).integers(0, len(values), (DRAWS, len(values)))]
+    low, high = percentile_interval(statistic(draws, axis=-1))
+    return Estimate(float(statistic(values)), low, high, f"{len(values)} {unit}", len(values))
+
+
+def binomial_draws(share: np.ndarray, trials: np.ndarray, draws: int = DRAWS, seed: int = 0) -> np.ndarray:
+    """(draws, ...) shares from resampling the trials (test points) behind each observed share."""
+    trials = np.asarray(trials, dtype=np.int64)
+    counts = np.rint(np.asarray(share, dtype=float) * trials).astype(np.int64)
+    return _rng(seed).binomial(trials, counts / trials, size=(draws, *np.shape(share))) / trials
+
+
+def with_cell_keys(rows: pd.DataFrame, cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """rows with the config `keys` of their cell (from the per-cell frame) as columns."""
+    missing = [k for k in keys if k not in rows.columns]
+    return rows.merge(cells[["cell", *missing]], on="cell", how="left") if missing else rows.copy()

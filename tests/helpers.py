@@ -1,0 +1,245 @@
+"""Synthetic rows for the claim tests: each builder writes an experiment's rows.csv columns from chosen exponents
+and rates, so a test can make a claim hold or fail on purpose."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from advrepro.theory import random_net_limits
+
+
+def _noise(rng, size, scale=0.02):
+    return np.exp(rng.normal(0, scale, size))
+
+
+def random_net_rows(flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, networks=40, inputs=20, seed=0):
+    """Depth-1 relu/tanh cells at two d and widths, and depth-2 cells at both gains; flip rate, |η| and ‖δ‖ scales
+    and the Gaussian-limit quantities (times limit_factor) as given."""
+    rng = np.random.default_rng(seed)
+    settings = [
+        (a, d, k, 1, 1.0) for a, d, k in itertools.product(["relu", "tanh"], [100, 1000], [100, 10000])
+    ]
+    settings += [("relu", 100, 1000, 2, gain) for gain in (1.0, 2.0)]
+    frames, cells = [], []
+    for i, (activation, d, width, depth, gain) in enumerate(settings):
+        size = networks * inputs
+        limits = random_net_limits(activation)
+        flipped = rng.random(size) < flip
+        frame = pd.DataFrame(
+            {
+                "cell": f"c{i}",
+                "d": d,
+                "width": width,
+                "depth": depth,
+                "activation": activation,
+                "network": np.repeat(np.arange(networks), inputs),
+                "input": np.tile(np.arange(inputs), networks),
+                "f_abs": limits["f_abs"] * limit_factor * _noise(rng, size),
+                "grad_norm": limits["grad_norm"] * limit_factor * _noise(rng, size),
+                "eta_lin": limits["eta_lin"] * limit_factor * _noise(rng, size),
+                "eta": np.where(flipped, eta * _noise(rng, size, 0.3), np.nan),
+                "delta_norm": np.where(flipped, delta * _noise(rng, size, 0.3), np.nan),
+                "flipped": flipped,
+            }
+        )
+        frames.append(frame)
+        cells.append({"cell": f"c{i}", "hidden_gain": gain, "eta_max": 20.0})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
+
+
+def lazy_sgd_rows(
+    grad_ratio=0.0,
+    eta=-1.0,
+    delta=-0.5,
+    c0=0.3,
+    accuracy=0.99,
+    overshoot=0.001,
+    flip=1.0,
+    never_left=(50.0,),
+    same_steps=False,
+):
+    """Both variants: a d sweep at C0 = 10 (per_step) and a C0 sweep at d = 100 (per_epoch), 3 runs, 40 test points.
+
+    ‖∇f‖ = √((d−1)/2 + f²)·d^grad_ratio·C0^c0, η ∝ d^eta·C0^c0, ‖δ‖/‖x‖ ∝ d^delta·C0^c0; C0 values in `never_left`
+    never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
+    model the same step count (as the code's per-epoch check does to small balls)."""
+    rng = np.random.default_rng(1)
+    settings = []
+    for normalized in (False, True):
+        settings += [(normalized, d, w, 10.0, "per_step") for d in (25, 100, 400) for w in (500, 1000)]
+        settings += [(normalized, 100, 1000, c, "per_epoch") for c in (2.0, 5.0, 10.0, *never_left)]
+    frames, cells, points = [], [], 40
+    for i, (normalized, d, width, C0, stop) in enumerate(settings):
+        size = 3 * points
+        f_abs = 2 * _noise(rng, size, 0.2)
+        scale = C0**c0 * _noise(rng, size)
+        grad = np.sqrt((d - 1) / 2 + f_abs**2) * d**grad_ratio * scale
+        correct = rng.random(size) < 0.98
+        flipped = correct & (rng.random(size) < flip)
+        left = C0 not in never_left
+        radius = C0 / np.sqrt(width)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell": f"c{i}",
+                    "d": d,
+                    "width": width,
+                    "C0": C0,
+                    "normalize": normalized,
+                    "bias": not normalized,
+                    "run": np.repeat(np.arange(3), points),
+                    "correct": correct,
+                    "flipped": flipped,
+                    "in_means": correct,
+                    "f_abs": f_abs,
+                    "grad_norm": grad,
+                    "eta": np.where(flipped, d**eta * scale, np.nan),
+                    "delta_over_x": np.where(flipped, d**delta * scale, np.nan),
+                    "delta_norm": np.where(flipped, d**delta * scale, np.nan),
+                    "test_acc": accuracy,
+                    "train_acc": accuracy,
+                    "left_ball": left,
+                    "radius": radius,
+                    "final_distance": radius * (1 + overshoot) if left else radius / 2,
+                    "steps": 100 if same_steps else int(100 * C0),
+                }
+            )
+        )
+        cells.append(
+            {"cell": f"c{i}", "stop": stop, "keep": "first_outside", "max_epochs": 100, "delta_max": 5.0}
+        )
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
+
+
+def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.0, runs=5):
+    """The three panels outside the separation condition and one n panel inside it, ‖δ‖/√d = n^n_exp·d^d_exp·…"""
+    rng = np.random.default_rng(2)
+    settings = [(500, n, 100, False) for n in (10, 50, 200)]
+    settings += [(d, 50, 100, False) for d in (100, 2000)]
+    settings += [(500, 50, w, False) for w in (20, 500)]
+    settings += [(10000, n, 100, True) for n in (2, 4, 8)]
+    frames, cells = [], []
+    for i, (d, n, width, ok) in enumerate(settings):
+        found = rng.random(runs) < universal
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell": f"c{i}",
+                    "d": d,
+                    "n": n,
+                    "width": width,
+                    "run": np.arange(runs),
+                    "converged": rng.random(runs) < converged,
+                    "separation_ok": ok,
+                    "eta_all": np.where(found, 0.1, np.nan),
+                    "delta_over_sqrt_d": float(n) ** n_exp
+                    * float(d) ** d_exp
+                    * float(width) ** width_exp
+                    * _noise(rng, runs),
+                }
+            )
+        )
+        cells.append({"cell": f"c{i}", "loss_target": 1e-30, "max_delta_ratio": 2.0})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
+
+
+def lazy_pgd_rows(exponent=-0.5, clean=0.99):
+    """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at k·d^exponent or k·m^exponent."""
+    frames = []
+    grid = np.geomspace(0.005, 2.0, 13)
+    for d in (25, 100, 400):
+        star = 0.5 * d**exponent
+        frames.append(_pgd_panel(d=d, width=1000, radius=0.3, eps=grid, robust=1 / (1 + (grid / star) ** 4)))
+    for width in (100, 400, 1600):
+        star = 0.5 * width**exponent
+        frames.append(
+            _pgd_panel(d=100, width=width, radius=grid, eps=0.2, robust=1 / (1 + (star / grid) ** 4))
+        )
+    rows = pd.concat(frames, ignore_index=True).assign(clean_test_acc=clean)
+    rows["cell"] = [f"c{i}" for i in range(len(rows))]
+    return rows, pd.DataFrame({"cell": rows["cell"]})
+
+
+def _pgd_panel(d, width, radius, eps, robust):
+    return pd.DataFrame(
+        {
+            "d": d,
+            "width": width,
+            "radius": radius,
+            "eps": eps,
+            "run": 0,
+            "train_size": 1000,
+            "pgd_steps": 10,
+            "max_epochs": 30,
+            "test_size": 2115,
+            "robust_test_acc": robust,
+        }
+    )
+
+
+def schmidt_rows(eps_exp=2.0, d_exp=0.5, one_sample=0.005, threshold_error=0.005, linear_error=0.2, draws=20):
+    """Robust error curves crossing 1% at n* = 2000·ε^eps_exp·(d/1e6)^d_exp, standard error `one_sample` at n = 1;
+    a Bernoulli block whose thresholded and linear robust errors at n = 1 are as given."""
+    rng = np.random.default_rng(3)
+    ns = np.unique(np.round(np.geomspace(1, 5000, 40)).astype(int))
+    frames = []
+    for d, eps in itertools.product([1e5, 1e6, 1e7], [0.1, 0.2, 0.4]):
+        star = 2000 * eps**eps_exp * (d / 1e6) ** d_exp
+        for draw in range(draws):
+            jitter = _noise(rng, 1, 0.05)[0]
+            robust = np.minimum(1.0, 0.01 * (ns / (star * jitter)) ** -2.0)
+            standard = one_sample * jitter * ns**-3.0
+            frames.append(_schmidt_frame("gaussian", d, eps, False, ns, draw, standard, robust))
+    for threshold, eps in itertools.product([False, True], [0.1, 0.3]):
+        at_one = threshold_error if threshold else linear_error
+        for draw in range(draws):
+            errors = at_one * _noise(rng, 1, 0.05)[0] * ns**-1.0
+            frames.append(_schmidt_frame("bernoulli", 1000, eps, threshold, ns, draw, errors, errors))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["cell"] = rows.groupby(["model", "d", "eps", "threshold"]).ngroup().astype(str)
+    return rows, pd.DataFrame({"cell": rows["cell"].unique()})
+
+
+def _schmidt_frame(model, d, eps, threshold, ns, draw, standard, robust):
+    return pd.DataFrame(
+        {
+            "model": model,
+            "d": d,
+            "eps": eps,
+            "threshold": threshold,
+            "sigma": 0.6 * d**0.25 if model == "gaussian" else np.nan,
+            "tau": 0.8 * d**-0.25 if model == "bernoulli" else np.nan,
+            "n": ns,
+            "draw": draw,
+            "standard_error": standard,
+            "robust_error": robust,
+        }
+    )
+
+
+def yang_rows(train_min=0.737, test_min=0.812, points=50):
+    """MNIST ℓ∞ rows whose smallest train–train and test–train distances are as given."""
+    rng = np.random.default_rng(4)
+    frames = []
+    for split, low in (("train", train_min), ("test", test_min)):
+        distance = np.r_[low, low + rng.random(points - 1) * (1 - low)]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell": "c0",
+                    "dataset": "mnist",
+                    "classes": "all",
+                    "norm": "linf",
+                    "normalize": False,
+                    "split": split,
+                    "index": np.arange(points),
+                    "label": 0,
+                    "distance": distance,
+                    "neighbour": 0,
+                    "neighbour_label": 1,
+                    "exact_evaluations": 1,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True), pd.DataFrame({"cell": ["c0"], "drop_smallest": [0]})
