@@ -1,7 +1,7 @@
 """ℓ2 PGD as small composable steps (after MadryLab robustness's AttackerStep: step, then project).
 
 Written for this tool: the common attack libraries clamp to [0,1] images or need two or more logits, while these
-models have one scalar output and inputs on the unit sphere (see README, "Why our own PGD").
+models have one scalar output and inputs on the unit sphere (see README, "Why these dependencies").
 """
 
 from collections.abc import Callable

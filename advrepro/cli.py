@@ -50,14 +50,46 @@ def _figure_dir(results_dir: str | Path) -> Path:
 
 
 def draw(name: str, results_dir: str | Path) -> list[str]:
-    """Figures of one experiment from its aggregate CSVs only."""
+    """Figures of one experiment from its aggregate CSVs only; skipped when neither the CSVs nor the figure code
+    changed since the figures on disk were drawn from them (a stamp records both)."""
+    import hashlib
+    import importlib
+    import inspect
+
+    from advrepro import figures, store
     from advrepro.experiments import get
 
     experiment = get(name)
     rows_path, cells_path = Path(results_dir) / f"{name}.csv", Path(results_dir) / f"{name}.cells.csv"
     if not rows_path.is_file() or not cells_path.is_file():
         raise UserError(f"no results for {name} in {results_dir}: run `advrepro run {name}` first")
-    return experiment.plot(pd.read_csv(rows_path), pd.read_csv(cells_path), _figure_dir(results_dir))
+    code = inspect.getsource(importlib.import_module(experiment.figure_module)) + inspect.getsource(figures)
+    inputs = {
+        "csv": [store.file_sha256(rows_path), store.file_sha256(cells_path)],
+        "code": hashlib.sha256(code.encode()).hexdigest(),
+    }
+    figure_dir, stamp_name = _figure_dir(results_dir), f"figures-{name}"
+    drawn = _drawn(figure_dir, name)
+    if drawn and store.read_stamp(figure_dir, stamp_name, tuple(drawn)) == inputs:
+        return [str(p) for p in drawn]
+    paths = experiment.plot(pd.read_csv(rows_path), pd.read_csv(cells_path), figure_dir)
+    store.write_stamp(figure_dir, stamp_name, tuple(Path(p) for p in paths), inputs)
+    return paths
+
+
+def _drawn(figure_dir: Path, name: str) -> list[Path]:
+    """The figure files the last drawing of `name` recorded in its stamp (empty when there is none)."""
+    import json
+
+    from advrepro import store
+
+    try:
+        return [
+            Path(p)
+            for p in json.loads(store.stamp_path(figure_dir, f"figures-{name}").read_text())["outputs"]
+        ]
+    except (OSError, ValueError, KeyError):
+        return []
 
 
 @app.command("list")

@@ -137,6 +137,22 @@ def provenance_tags(experiment: str) -> dict[str, tuple[str, str]]:
     return tags
 
 
+def without_grids(cfg: DictConfig) -> DictConfig:
+    """A cell's config: the preset grids are not part of it (nor of its identity), and copying them is slow."""
+    OmegaConf.set_struct(cfg, False)
+    cfg.pop("grids", None)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def merge_values(cfg: DictConfig, values: dict[str, Any]) -> DictConfig:
+    """cfg with `values` (a grid cell's keys) merged in, converted by the schema's types as an override would be."""
+    try:
+        return OmegaConf.merge(cfg, values)
+    except OmegaConfBaseException as err:
+        raise UserError(_first_line(err)) from err
+
+
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain Python, without Hydra's own node."""
     plain = OmegaConf.to_container(cfg, resolve=True)

@@ -15,7 +15,8 @@ class Experiment:
 
     run(cfg, device) -> rows of one cell; claims(rows, cells) -> claims table rows; work(cell config) -> a number
     proportional to the cell's cost (for estimates from measured cells); cells differing only in `batch_keys` are
-    computed together by run_batch(cfgs, device) -> rows of each; `figure_module` holds
+    computed together by run_batch(cfgs, device) -> rows of each; canonical(config) sets keys that cannot change
+    what a cell computes to one value (so such cells are one cell); `figure_module` holds
     plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing.
     """
 
@@ -30,6 +31,7 @@ class Experiment:
     work: Callable[[dict[str, Any]], float]
     batch_keys: tuple[str, ...] = ()
     run_batch: Callable[[list[Any], torch.device], list[pd.DataFrame]] | None = None
+    canonical: Callable[[dict[str, Any]], dict[str, Any]] = dict
 
     def compute(self, configs: list[Any], device: torch.device) -> list[pd.DataFrame]:
         """Rows of each config: one batched model when the experiment has run_batch, else one cell at a time."""

@@ -2,7 +2,7 @@
 
 - `exact_relu_root`: one hidden ReLU layer. Along x + t·u the pre-activations are z + t·v, so
   f(t) = c0 + Σ_l c_l relu(z_l + t v_l) is piecewise linear with breakpoints t_l = −z_l/v_l. Sorting the
-  breakpoints and accumulating slopes gives the first zero exactly (protocols.md §1, "Exactness").
+  breakpoints and accumulating slopes gives the first zero exactly (docs/protocols.md §1, "Exactness").
 - `scan` + `bisect`: any network. Evaluate on a grid of t until the sign changes, then bisect the bracket.
   The scan alone with step 0.001 in ‖δ‖ is the published code's walk (Wang et al. 2022, ntk_normal.py).
 """

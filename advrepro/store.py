@@ -73,6 +73,37 @@ def write_cell(directory: Path, config: dict[str, Any], rows: pd.DataFrame, meta
     atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2, default=str).encode())
 
 
+def file_sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def stamp_path(results_dir: str | Path, name: str) -> Path:
+    return Path(results_dir) / f".{name}.stamp.json"
+
+
+def write_stamp(
+    results_dir: str | Path, name: str, outputs: tuple[Path, ...], inputs: dict[str, Any]
+) -> None:
+    """Record what `outputs` were made from (`inputs`) and their checksums, so an unchanged rerun can skip them."""
+    stamp = {"inputs": inputs, "outputs": {str(p): file_sha256(p) for p in outputs}}
+    atomic_write_bytes(stamp_path(results_dir, name), json.dumps(stamp, sort_keys=True).encode())
+
+
+def read_stamp(results_dir: str | Path, name: str, outputs: tuple[Path, ...]) -> dict[str, Any] | None:
+    """The inputs the outputs were made from, if every output is still there as it was written; else None."""
+    try:
+        stamp = json.loads(stamp_path(results_dir, name).read_text())
+    except (OSError, ValueError):
+        return None
+    same = set(stamp.get("outputs", {})) == {str(p) for p in outputs}
+    if not same or any(file_sha256(Path(p)) != sha for p, sha in stamp["outputs"].items()):
+        return None
+    return stamp.get("inputs")
+
+
 def read_rows(directory: Path) -> pd.DataFrame:
     return pd.read_csv(directory / "rows.csv")
 

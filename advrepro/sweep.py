@@ -29,9 +29,11 @@ from advrepro.config import (
     compose,
     config_dir,
     identity,
+    merge_values,
     override_string,
     parse_overrides,
     to_plain,
+    without_grids,
 )
 from advrepro.device import resolve_device, resolve_dtype
 from advrepro.errors import UserError
@@ -94,9 +96,12 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[
     grid = grid_cells(base["grids"][base["scale"]], parsed.keys)
     cells: dict[str, Cell] = {}
     for swept in itertools.product(*parsed.sweeps):
+        composed = without_grids(
+            compose(experiment.name, parsed.pinned + list(swept))
+        )  # once per combination
         for values in grid or [{}]:
             job = parsed.pinned + list(swept) + [override_string(k, v) for k, v in values.items()]
-            plain = to_plain(compose(experiment.name, job))
+            plain = experiment.canonical(to_plain(merge_values(composed, values)))  # typed as compose would
             config = build_config(experiment, plain)
             resolve_device(config.device)
             resolve_dtype(config.dtype)
@@ -113,6 +118,7 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
     are computed together as one batched model. Each cell is still written, and resumable, on its own."""
     plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
     experiment = get(plains[0]["experiment"])
+    plains = [experiment.canonical(p) for p in plains]
     digests = [store.cell_hash(identity(p)) for p in plains]
     directories = [
         store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
@@ -182,14 +188,24 @@ def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: 
 
 
 def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device)."""
-    frames, summaries = [], []
+    """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device).
+
+    The aggregates are rewritten only when the set of cells or their contents changed: a stamp beside them lists
+    each cell's digest and rows checksum, and the aggregates' own checksums."""
+    results = Path(cells[0].plain["results_dir"])
+    paths = (results / f"{experiment.name}.csv", results / f"{experiment.name}.cells.csv")
+    metas = []
     for cell in cells:
-        directory = store.cell_dir(cell.plain["results_dir"], experiment.name, cell.digest)
-        meta = store.read_meta(directory)
+        meta = store.read_meta(store.cell_dir(results, experiment.name, cell.digest))
         if meta is None:
-            raise RuntimeError(f"cell {cell.digest} has no complete result in {directory}")
-        rows = store.read_rows(directory)
+            raise RuntimeError(f"cell {cell.digest} has no complete result in {results}")
+        metas.append(meta)
+    stamp = {"cells": [[c.digest, m["rows_sha256"]] for c, m in zip(cells, metas, strict=True)]}
+    if store.read_stamp(results, experiment.name, paths) == stamp:
+        return pd.read_csv(paths[0]), pd.read_csv(paths[1])
+    frames, summaries = [], []
+    for cell, meta in zip(cells, metas, strict=True):
+        rows = store.read_rows(store.cell_dir(results, experiment.name, cell.digest))
         rows.insert(0, "cell", cell.digest)
         frames.append(rows)
         scalars = {k: v for k, v in identity(cell.plain).items() if not isinstance(v, dict | list)}
@@ -204,9 +220,9 @@ def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, 
             }
         )
     rows, summary = pd.concat(frames, ignore_index=True), pd.DataFrame(summaries)
-    results = Path(cells[0].plain["results_dir"])
-    store.atomic_write_csv(results / f"{experiment.name}.csv", rows)
-    store.atomic_write_csv(results / f"{experiment.name}.cells.csv", summary)
+    store.atomic_write_csv(paths[0], rows)
+    store.atomic_write_csv(paths[1], summary)
+    store.write_stamp(results, experiment.name, paths, stamp)
     return rows, summary
 
 

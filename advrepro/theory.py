@@ -21,7 +21,7 @@ def random_net_limits(activation: str) -> dict[str, float]:
     """Large-width, large-d limits for f(x) = k^{-1/2} Σ a_l ψ(w_l·x), w_l ~ N(0, I/d), ‖x‖ = √d.
 
     f → N(0, Eψ²) so E|f| = √(2Eψ²/π); ‖∇f‖² = k⁻¹ Σ ψ'(w_l·x)²‖w_l‖² → Eψ'²; η_lin = |f|/‖∇f‖².
-    ReLU: E|f| = 0.5642, ‖∇f‖ = 0.7071, η_lin = 1.128 (protocols.md §1).
+    ReLU: E|f| = 0.5642, ‖∇f‖ = 0.7071, η_lin = 1.128 (docs/protocols.md §1).
     """
     second, slope = gaussian_moments(activation)
     mean_abs_f = math.sqrt(2 * second / math.pi)

@@ -1,5 +1,6 @@
 """The CLI end to end on tiny configs: run, resume, --force, plot, config, list, bad input."""
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def test_run_writes_cells_aggregates_claims_and_figures(cli, results):
     meta = json.loads((cells[0] / "meta.json").read_text())
     for key in ("seed", "versions", "device", "git_commit", "wall_time_s", "started", "finished"):
         assert key in meta
-    assert meta["versions"]["torch"] == torch.__version__
+    assert meta["versions"]["torch"] == importlib.metadata.version("torch") == torch.__version__.split("+")[0]
     assert meta["device"].startswith("cpu:") and meta["seed"] == 0 and meta["git_commit"]
     rows = pd.read_csv(results / "random-net.csv")
     assert len(rows) == 8 * 4 * 8 + 2 * 4 * 8
@@ -77,6 +78,31 @@ def test_resume_skips_complete_cells_and_force_recomputes(cli, results):
     forced = cli(*args, "--force")
     assert "(1 computed)" in forced.stdout
     assert (cell / "meta.json").stat().st_mtime_ns != stamp
+
+
+def test_unchanged_rerun_keeps_aggregates_and_figures_and_a_change_redoes_them(cli, results):
+    args = (
+        "run",
+        "random-net",
+        *SMOKE,
+        f"results_dir={results}",
+        "activation=relu",
+        "-m",
+        "d=20",
+        "width=50,60",
+        "depth=1",
+    )
+    assert cli(*args).exit_code == 0
+    aggregate, figure = results / "random-net.csv", results / "figures" / "random-net_eta_vs_width.png"
+    written = {p: p.stat().st_mtime_ns for p in (aggregate, figure)}
+    assert cli(*args).exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in written} == written  # nothing rewritten
+    figure.unlink()
+    aggregate.write_text("tampered\n")
+    assert cli(*args).exit_code == 0
+    assert figure.is_file() and len(pd.read_csv(aggregate)) == 2 * 4 * 8
+    assert cli(*args[:-4], "-m", "d=20", "width=50", "depth=1").exit_code == 0  # another set of cells
+    assert len(pd.read_csv(aggregate)) == 4 * 8
 
 
 def test_interrupted_or_corrupted_cell_is_not_taken_as_complete(cli, results, monkeypatch):

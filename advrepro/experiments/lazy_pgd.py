@@ -1,6 +1,6 @@
 """Adversarial training inside the lazy ball (Wang, Ullah, Mianjy, Arora, NeurIPS 2022, §5.2, Algorithm 1, Fig. 4).
 
-protocols.md §3. Train the lazy two-layer net on ℓ2-PGD adversarial examples, projecting every neuron back onto
+docs/protocols.md §3. Train the lazy two-layer net on ℓ2-PGD adversarial examples, projecting every neuron back onto
 the ball of radius R around its initialisation; report robust test accuracy against the same attack.
 """
 

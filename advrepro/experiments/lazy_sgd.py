@@ -1,6 +1,6 @@
 """Lazy training leaves networks open to a single gradient step (Wang, Ullah, Mianjy, Arora, NeurIPS 2022, §5.1).
 
-protocols.md §2. Train the lazy two-layer net with plain SGD on the logistic loss until it leaves the ball of
+docs/protocols.md §2. Train the lazy two-layer net with plain SGD on the logistic loss until it leaves the ball of
 radius C0/√m around its initialisation; then, per test image, the smallest single gradient step that flips it.
 """
 

@@ -1,6 +1,6 @@
 """Random networks are broken by a single gradient step (Bubeck et al. 2021; Bartlett et al. 2021).
 
-protocols.md §1. For each network f and input x on the √d-sphere: the smallest |η| ≤ eta_max such that
+docs/protocols.md §1. For each network f and input x on the √d-sphere: the smallest |η| ≤ eta_max such that
 x + η∇f(x), with sign(η) = −sign f(x), has the opposite sign (Bubeck et al., Theorems 1 and 2).
 """
 
@@ -268,6 +268,11 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return flip_claims(networks, float(cells["eta_max"].max())) + limit_claims(networks)
 
 
+def canonical(plain: dict) -> dict:
+    """Without hidden layers the hidden gain plays no part: depth-1 cells record hidden_gain = 1."""
+    return {**plain, "hidden_gain": 1.0} if plain["depth"] == 1 else plain
+
+
 def work(c: dict) -> float:
     """Cost model for estimates: sampling W plus the matmuls per (network, input)."""
     return c["n_networks"] * c["width"] * (c["d"] + c["n_inputs"] * (c["d"] + (c["depth"] - 1) * c["width"]))
@@ -284,4 +289,5 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.random_net",
     work=work,
+    canonical=canonical,
 )

@@ -1,6 +1,6 @@
 """Gradient methods converge to networks with a universal perturbation (Vardi, Yehudai, Shamir, NeurIPS 2022).
 
-protocols.md §4. Train f(x) = Σ_l a_l relu(w_l·x + b_l) (W, b, a all trained) on n points of the √d-sphere with
+docs/protocols.md §4. Train f(x) = Σ_l a_l relu(w_l·x + b_l) (W, b, a all trained) on n points of the √d-sphere with
 random ±1 labels until the loss is ≤ 1e-30; then δ = η·Σ_i y_i x_i flips every sample: sign f(x_i − y_i δ) = −y_i.
 """
 
@@ -80,7 +80,7 @@ def init_params(cfg: VardiConfig, run: int, dtype) -> list[torch.Tensor]:
 
 
 def train(cfg: VardiConfig, x: torch.Tensor, y: torch.Tensor, device) -> tuple[Net, dict[str, np.ndarray]]:
-    """Gradient flow on log L, discretised: θ ← θ − lr0·∇L/L (lr_t = lr0/L_t; protocols.md §4 [inferred]).
+    """Gradient flow on log L, discretised: θ ← θ − lr0·∇L/L (lr_t = lr0/L_t; docs/protocols.md §4 [inferred]).
 
     All runs train together (leading dim R); a run stops once its loss is ≤ loss_target.
     """

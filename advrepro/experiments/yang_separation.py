@@ -25,7 +25,7 @@ from advrepro.stats import Estimate
 NAME = "yang-separation"
 DATASETS = ("mnist", "cifar10", "svhn")
 NORMS = ("linf", "l2")
-# The paper's table (seeds/004): data set -> (train–train, test–train separation, the usual ℓ∞ attack radius ε).
+# The paper's table (the ICASSP tutorial slides): data set -> (train–train, test–train separation, the usual ℓ∞ attack radius ε).
 PUBLISHED = {"mnist": (0.737, 0.812, 0.1), "cifar10": (0.212, 0.220, 0.031), "svhn": (0.094, 0.110, 0.031)}
 LAZY_PGD_EPS = 0.2  # the lazy-training paper's Fig. 4 right, ℓ2 on unit-normalised d = 784 inputs [code]
 
