@@ -230,7 +230,7 @@ def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
 
 
 EXPONENT_TOLERANCE = 0.1  # ours: on the log–log slopes
-PANEL_KEYS = ("d", "n", "width")
+PANEL_KEYS = ("n", "d", "width")  # the figure's panels (a), (b), (c)
 
 
 def separated(rows: pd.DataFrame) -> pd.Series:

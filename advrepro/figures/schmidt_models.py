@@ -25,6 +25,20 @@ def error_curves(ax, frame: pd.DataFrame, column: str, label: str, **style):
         )
 
 
+def error_panel(
+    frame: pd.DataFrame, label: str, reference: pd.Series, reference_label: str, ylabel: str, title: str
+):
+    """Robust error against n per ε, a dashed reference curve, the 1% line; log axes cut at 10⁻⁵."""
+    fig, axes = panels(1, width=5.5)
+    error_curves(axes[0], frame, "robust_error", label)
+    axes[0].plot(reference.index, reference, "k--", label=reference_label)
+    axes[0].axhline(TARGET, color="grey", lw=0.8)
+    axes[0].set(xscale="log", yscale="log", xlabel="training samples n", ylabel=ylabel, title=title)
+    axes[0].set_ylim(1e-5, 1.5)  # smaller errors say nothing more
+    axes[0].legend(fontsize=7)
+    return fig
+
+
 def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths: list[str] = []
     common = settings(cells, SETTINGS)
@@ -32,20 +46,15 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
     if not gaussian.empty:
         d = gaussian["d"].min()
         frame = gaussian[gaussian["d"] == d]
-        fig, axes = panels(1, width=5.5)
-        error_curves(axes[0], frame, "robust_error", "robust")
-        stats = frame[frame["eps"] == frame["eps"].min()].groupby("n")["standard_error"].mean()
-        axes[0].plot(stats.index, stats, "k--", label="standard (every ε)")
-        axes[0].axhline(TARGET, color="grey", lw=0.8)
-        axes[0].set_ylim(1e-5, 1.5)  # lower errors are exact (Gaussian) but say nothing more
-        axes[0].set(
-            xscale="log",
-            yscale="log",
-            xlabel="training samples n",
-            ylabel="test error",
-            title=f"(a) Gaussian model, d = {d:g}, σ = {frame['sigma'].iloc[0]:.3g}",
+        reference = frame[frame["eps"] == frame["eps"].min()].groupby("n")["standard_error"].mean()
+        fig = error_panel(
+            frame,
+            "robust",
+            reference,
+            "standard (every ε)",
+            "test error",
+            f"(a) Gaussian model, d = {d:g}, σ = {frame['sigma'].iloc[0]:.3g}",
         )
-        axes[0].legend(fontsize=7)
         caption = (
             "(a) Exact standard and ℓ∞-ε robust test errors of ŵ = Σ y_i x_i on the Gaussian model, mean over "
             f"training sets with its 95% band; grey line: 1%. {common}. "
@@ -90,21 +99,15 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
             paths += save(fig, f"{NAME}_complexity", figure_dir, caption)
     bernoulli = rows[rows["model"] == "bernoulli"]
     if not bernoulli.empty:
-        fig, axes = panels(1, width=5.5)
-        error_curves(axes[0], bernoulli[~bernoulli["threshold"]], "robust_error", "linear")
         thresholded = bernoulli[bernoulli["threshold"] & (bernoulli["eps"] < 1)]
-        stats = thresholded.groupby("n")["robust_error"].mean()  # the same for every ε < 1 (Theorem 10)
-        axes[0].plot(stats.index, stats, "k--", label="thresholded inputs, every ε < 1")
-        axes[0].axhline(TARGET, color="grey", lw=0.8)
-        axes[0].set_ylim(1e-5, 1.5)  # lower errors are exact (Gaussian) but say nothing more
-        axes[0].set(
-            xscale="log",
-            yscale="log",
-            xlabel="training samples n",
-            ylabel="robust test error",
-            title=f"(c) Bernoulli model, d = {bernoulli['d'].iloc[0]:g}, τ = {bernoulli['tau'].iloc[0]:.3g}",
+        fig = error_panel(
+            bernoulli[~bernoulli["threshold"]],
+            "linear",
+            thresholded.groupby("n")["robust_error"].mean(),  # the same for every ε < 1 (Theorem 10)
+            "thresholded inputs, every ε < 1",
+            "robust test error",
+            f"(c) Bernoulli model, d = {bernoulli['d'].iloc[0]:g}, τ = {bernoulli['tau'].iloc[0]:.3g}",
         )
-        axes[0].legend(fontsize=7)
         caption = (
             "(c) Bernoulli model: ℓ∞-ε robust error of ŵ = Σ y_i x_i used linearly, and on thresholded inputs "
             "sign(x + Δ) (Theorem 10: robust error = standard error for ε < 1). Errors from the normal "
