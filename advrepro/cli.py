@@ -93,14 +93,20 @@ def _drawn(figure_dir: Path, name: str) -> list[Path]:
 
 
 @app.command("list")
-def list_experiments():
-    """The experiments: what each reproduces and the figures it draws."""
+def list_experiments(
+    columns: Annotated[bool, typer.Option(help="Also list each experiment's rows.csv columns.")] = False,
+):
+    """The experiments: what each reproduces and the figures it draws (with --columns, its row schema)."""
     from advrepro.experiments import EXPERIMENTS
 
     for exp in EXPERIMENTS.values():
         typer.echo(
             f"{exp.name}\n  {exp.title}\n  reproduces: {exp.reproduces}\n  figures: {', '.join(exp.figures)}"
         )
+        if columns:
+            typer.echo("  columns of rows.csv (and EXPERIMENT.csv, which adds `cell`):")
+            for name, meaning in exp.columns.items():
+                typer.echo(f"    {name:<22} {meaning}")
 
 
 @app.command()

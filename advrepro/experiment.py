@@ -17,7 +17,8 @@ class Experiment:
     proportional to the cell's cost (for estimates from measured cells); cells differing only in `batch_keys` are
     computed together by run_batch(cfgs, device) -> rows of each; canonical(config) sets keys that cannot change
     what a cell computes to one value (so such cells are one cell); `figure_module` holds
-    plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing.
+    plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing;
+    `columns` documents every column of rows.csv (name -> meaning, with the unit).
     """
 
     name: str
@@ -32,6 +33,7 @@ class Experiment:
     batch_keys: tuple[str, ...] = ()
     run_batch: Callable[[list[Any], torch.device], list[pd.DataFrame]] | None = None
     canonical: Callable[[dict[str, Any]], dict[str, Any]] = dict
+    columns: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def compute(self, configs: list[Any], device: torch.device) -> list[pd.DataFrame]:
         """Rows of each config: one batched model when the experiment has run_batch, else one cell at a time."""

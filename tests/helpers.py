@@ -243,3 +243,12 @@ def yang_rows(train_min=0.737, test_min=0.812, points=50):
             )
         )
     return pd.concat(frames, ignore_index=True), pd.DataFrame({"cell": ["c0"], "drop_smallest": [0]})
+
+
+def assert_columns_documented(results, experiment: str) -> None:
+    """Every column of the experiment's aggregate CSV is documented in its `columns` (and every documented one
+    is written)."""
+    from advrepro.experiments import get
+
+    written = set(pd.read_csv(results / f"{experiment}.csv", nrows=1).columns) - {"cell"}
+    assert written == set(get(experiment).columns), written ^ set(get(experiment).columns)

@@ -12,6 +12,7 @@ from advrepro import store
 from advrepro.claims import VERDICTS
 from advrepro.experiments import get
 from advrepro.report import README_BEGIN, README_END
+from tests.helpers import assert_columns_documented
 
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
 
@@ -30,6 +31,7 @@ def test_run_writes_cells_aggregates_claims_and_figures(cli, results):
         assert key in meta
     assert meta["versions"]["torch"] == importlib.metadata.version("torch") == torch.__version__.split("+")[0]
     assert meta["device"].startswith("cpu:") and meta["seed"] == 0 and meta["git_commit"]
+    assert_columns_documented(results, "random-net")
     rows = pd.read_csv(results / "random-net.csv")
     assert len(rows) == 8 * 4 * 8 + 2 * 4 * 8
     assert {

@@ -10,6 +10,7 @@ from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack, should_stop
 from advrepro.lazy import init_lazy_nets, logistic_loss
 from advrepro.nets import sphere
 from advrepro.seeding import generator
+from tests.helpers import assert_columns_documented
 
 
 def unit_data(n=64, d=16, seed=0):
@@ -113,6 +114,7 @@ def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     assert result.exit_code == 0, result.stderr
     import pandas as pd
 
+    assert_columns_documented(results, "lazy-pgd")
     rows = pd.read_csv(results / "lazy-pgd.csv")
     assert (
         sorted(rows["radius"]) == [0.05, 0.5]

@@ -11,6 +11,7 @@ from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, pe
 from advrepro.lazy import init_lazy_nets, logistic_loss
 from advrepro.nets import sphere
 from advrepro.seeding import generator
+from tests.helpers import assert_columns_documented
 
 
 def toy_data(n=96, d=9, seed=0):
@@ -156,6 +157,7 @@ def test_lazy_sgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     assert result.exit_code == 0, result.stderr
     import pandas as pd
 
+    assert_columns_documented(results, "lazy-sgd")
     rows = pd.read_csv(results / "lazy-sgd.csv")
     assert len(rows) == 2 * 2 * 2_115 and set(rows["C0"]) == {2.0, 10.0}
     assert (results / "figures" / "lazy-sgd_fig3.png").is_file()

@@ -16,6 +16,7 @@ from advrepro.experiments.schmidt_models import (
     gaussian_statistics,
     sum_abs_shifted,
 )
+from tests.helpers import assert_columns_documented
 
 CPU = torch.device("cpu")
 
@@ -102,6 +103,7 @@ def test_bernoulli_histogram_draws_match_explicit_coordinates_and_a_test_set():
 def test_schmidt_cli_smoke(cli, results):
     result = cli("run", "schmidt-models", "scale=smoke", "progress=false", f"results_dir={results}")
     assert result.exit_code == 0, result.stderr
+    assert_columns_documented(results, "schmidt-models")
     rows = pd.read_csv(results / "schmidt-models.csv")
     assert set(rows["model"]) == {"gaussian", "bernoulli"} and rows["robust_error"].between(0, 1).all()
     assert (rows["robust_error"] >= rows["standard_error"] - 1e-12).all()

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from advrepro.separation import nearest_l2, nearest_linf
+from tests.helpers import assert_columns_documented
 
 
 def brute_force(queries, query_labels, refs, ref_labels, p):
@@ -57,6 +58,7 @@ def test_l2_equals_brute_force(normalize):
 def test_yang_cli_smoke(cli, results, mnist_smoke):
     result = cli("run", "yang-separation", *mnist_smoke)
     assert result.exit_code == 0, result.stderr
+    assert_columns_documented(results, "yang-separation")
     rows = pd.read_csv(results / "yang-separation.csv")
     assert set(rows["split"]) == {"train", "test"} and len(rows) == 12_665 + 2_115
     assert (rows["label"] != rows["neighbour_label"]).all() and rows["distance"].between(0, 1).all()

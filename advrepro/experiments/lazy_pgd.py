@@ -182,6 +182,28 @@ def train(
     return nets, {k: v.cpu().numpy() for k, v in record.items()}
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "d": "input dimension",
+    "width": "hidden units m",
+    "radius": "R, the lazy-ball radius",
+    "eps": "ε, the ℓ2 attack radius (inputs have ‖x‖ = 1)",
+    "run": "independent training run",
+    "train_size": "training images used",
+    "pgd_steps": "PGD steps of the attack",
+    "max_epochs": "epoch budget",
+    "epochs": "epochs trained",
+    "robust_train_acc": "robust training accuracy of the last epoch",
+    "final_distance": "max over neurons of the distance from initialisation",
+    "stopped_early": "the early-stopping rule ended training",
+    "test_size": "test images (the binomial trials of the accuracies)",
+    "clean_test_acc": "clean test accuracy",
+    "robust_test_acc": "accuracy under the ℓ2 PGD attack",
+    "inv_sqrt_d": "1/√d",
+    "inv_sqrt_width": "1/√m",
+}
+
+
 def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFrame]:
     """Rows of each cell in `cfgs` (cells that differ only in ε and R), trained and attacked as one batch."""
     cfg = cfgs[0]
@@ -343,6 +365,7 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.lazy_pgd",
     work=work,
+    columns=COLUMNS,
     batch_keys=("eps", "radius", "C0"),
     run_batch=run_batch,
 )

@@ -222,6 +222,34 @@ def measure(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig) -> d
     }
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "d": "input dimension (s² of the downsampled image)",
+    "width": "hidden units m",
+    "C0": "lazy radius C0/√m",
+    "normalize": "inputs scaled to ‖x‖ = 1 (Figs. 5/6)",
+    "bias": "hidden and output biases (Figs. 2/3)",
+    "run": "independent training run (initialisation and data order)",
+    "index": "test image index within the 0-vs-1 test set",
+    "label": "±1 (digit 1 = +1)",
+    "correct": "the model classifies the image correctly",
+    "flipped": "correct, and one gradient step of ‖δ‖ ≤ delta_max flips it",
+    "in_means": "the image enters the per-run means (correct ones; all for misclassified=zero)",
+    "f_abs": "|f(x)|",
+    "grad_norm": "‖∇ₓf(x)‖",
+    "delta_norm": "‖δ‖ of the smallest flipping step (NaN: none, or excluded; 0: misclassified under zero)",
+    "eta": "η = ‖δ‖/‖∇f‖",
+    "delta_over_x": "‖δ‖/‖x‖",
+    "steps": "SGD steps of the kept model",
+    "epochs": "epochs begun",
+    "final_distance": "max over neurons of ‖[w_s, b_s] − [w_s, b_s]₀‖ of the kept model",
+    "radius": "C0/√m",
+    "left_ball": "training ended by leaving the ball (else at max_epochs)",
+    "train_acc": "clean training accuracy of the kept model",
+    "test_acc": "clean test accuracy of the kept model",
+}
+
+
 def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
     dtype = resolve_dtype(cfg.dtype)
     data = {
@@ -514,4 +542,5 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.lazy_sgd",
     work=work,
+    columns=COLUMNS,
 )

@@ -120,6 +120,23 @@ def single_step(net: Net, x: torch.Tensor, cfg: RandomNetConfig) -> dict[str, to
     }
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "d": "input dimension",
+    "width": "hidden units k per layer",
+    "depth": "hidden ReLU (or ψ) layers",
+    "activation": "ψ",
+    "network": "index of the random network in the cell",
+    "input": "index of the input x (uniform on the √d-sphere, shared by the cell's networks)",
+    "f_abs": "|f(x)|",
+    "grad_norm": "‖∇ₓf(x)‖",
+    "eta": "smallest |η| ≤ eta_max with sign f(x + η∇f) ≠ sign f(x), sign η = −sign f(x); NaN: none",
+    "delta_norm": "‖δ‖ = |η|·‖∇f‖ of that step (= ‖δ‖·√d/‖x‖, since ‖x‖ = √d)",
+    "eta_lin": "|f|/‖∇f‖²: the root of the linearisation",
+    "flipped": "a step with |η| ≤ eta_max flips the sign",
+}
+
+
 def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
     dtype = resolve_dtype(cfg.dtype)
     x = sphere(cfg.n_inputs, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "inputs"), dtype).to(device)
@@ -289,5 +306,6 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.random_net",
     work=work,
+    columns=COLUMNS,
     canonical=canonical,
 )

@@ -157,6 +157,21 @@ def bernoulli_errors(cfg: SchmidtConfig, stats: dict[str, np.ndarray]) -> tuple[
     return standard, ndtr((cfg.eps * stats["l1"] - mean) / spread)
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "model": "gaussian or bernoulli",
+    "d": "input dimension",
+    "eps": "ℓ∞ attack radius",
+    "threshold": "the classifier reads sign(x + Δ) (Bernoulli only)",
+    "sigma": "σ of the Gaussian model (NaN for Bernoulli)",
+    "tau": "τ of the Bernoulli model (NaN for Gaussian)",
+    "n": "training samples",
+    "draw": "independent training set",
+    "standard_error": "test error of sign⟨ŵ, x⟩ (probability)",
+    "robust_error": "ℓ∞-ε robust test error (probability)",
+}
+
+
 def run_batch(cfgs: list[SchmidtConfig], device: torch.device) -> list[pd.DataFrame]:
     """Rows (n, draw) of each cell; cells differing only in ε (and n_max) share the same draws of ŵ."""
     cfg = cfgs[0]
@@ -361,6 +376,7 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.schmidt_models",
     work=work,
+    columns=COLUMNS,
     batch_keys=("eps", "n_max"),
     run_batch=run_batch,
 )

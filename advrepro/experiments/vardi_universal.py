@@ -199,6 +199,28 @@ def sample_data(cfg: VardiConfig, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "d": "input dimension",
+    "n": "training samples",
+    "width": "hidden ReLU units",
+    "run": "independent run (data, labels, initialisation)",
+    "steps": "gradient steps taken",
+    "final_log10_loss": "log₁₀ of the final mean loss",
+    "converged": "the loss reached loss_target",
+    "min_margin": "min_i y_i f(x_i)/‖θ‖² (f is 2-homogeneous)",
+    "final_loss": "the final mean loss",
+    "max_inner": "max_{i≠j} |⟨x_i, x_j⟩|",
+    "separation_ok": "n ≤ (d+1)/(3(max|⟨x_i,x_j⟩|+1)), the theorem's condition",
+    "eta_max_min": "η*: the largest over samples of the smallest η flipping that sample along −y_i·Σ y_j x_j",
+    "frac_flipped": "share of samples flipped at η*",
+    "eta_all": "smallest η flipping every sample at once (NaN: none within max_delta_ratio·√d)",
+    "delta_norm": "‖δ‖ = η*·‖Σ y_i x_i‖",
+    "delta_over_sqrt_d": "‖δ‖/√d = ‖δ‖/‖x‖ at η*",
+    "delta_all_over_sqrt_d": "the same at eta_all",
+}
+
+
 def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
     dtype = resolve_dtype(cfg.dtype)
     x, y = (t.to(device) for t in sample_data(cfg, dtype))
@@ -338,4 +360,5 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.vardi_universal",
     work=work,
+    columns=COLUMNS,
 )

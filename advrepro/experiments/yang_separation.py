@@ -76,6 +76,22 @@ def nearest(cfg: YangConfig, queries, query_labels, refs, ref_labels) -> tuple[n
     return best.cpu().numpy() / scale, index.cpu().numpy(), len(queries) * len(refs)
 
 
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "dataset": "mnist, cifar10 or svhn",
+    "classes": "all, or the labels kept",
+    "norm": "linf or l2",
+    "normalize": "images scaled to unit ℓ2 norm first",
+    "split": "train: a training point against the others; test: a test point against the training set",
+    "index": "the point's index within its split (after the class filter)",
+    "label": "its label",
+    "distance": "distance to the nearest training point of another label (pixels in [0, 1])",
+    "neighbour": "that training point's index",
+    "neighbour_label": "its label",
+    "exact_evaluations": "exact distances computed for the whole split (all pairs for l2)",
+}
+
+
 def run(cfg: YangConfig, device: torch.device) -> pd.DataFrame:
     """Rows, one per point: split (train: its nearest other-class training point; test: likewise), index, label,
     distance (pixels in [0, 1]; ℓ2 of unit vectors when normalize), neighbour (its training index), neighbour_label,
@@ -200,4 +216,5 @@ EXPERIMENT = Experiment(
     claims=claims,
     figure_module="advrepro.figures.yang_separation",
     work=work,
+    columns=COLUMNS,
 )
