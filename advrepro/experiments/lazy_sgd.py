@@ -27,6 +27,7 @@ from advrepro.stats import (
     loglog_slope,
     slope_estimate,
     statistic_estimate,
+    unit_means,
     widest_axis,
     with_cell_keys,
 )
@@ -330,8 +331,7 @@ def per_run_means(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         grad_prediction=lambda r: np.sqrt((r["d"] - 1) / 2 + r["f_abs"] ** 2),
         grad_ratio=lambda r: r["grad_norm"] / np.sqrt((r["d"] - 1) / 2 + r["f_abs"] ** 2),
     )
-    columns = [*METRICS, "grad_prediction", "grad_ratio"]
-    return kept.groupby([*keys, "run"])[columns].mean().reset_index()
+    return unit_means(kept, keys, "run", [*METRICS, "grad_prediction", "grad_ratio"])
 
 
 def trained_only(frame: pd.DataFrame) -> pd.DataFrame:
