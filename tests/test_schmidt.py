@@ -14,6 +14,7 @@ from advrepro.experiments.schmidt_models import (
     bernoulli_statistics,
     gaussian_errors,
     gaussian_statistics,
+    run,
     sum_abs_shifted,
 )
 from tests.helpers import assert_columns_documented
@@ -79,7 +80,7 @@ def test_bernoulli_histogram_draws_match_explicit_coordinates_and_a_test_set():
     ns = np.array([1, 6])
     stats = bernoulli_statistics(cfg, ns)
     rng = np.random.default_rng(2)
-    p = 0.5 + cfg.tau
+    p = 0.5 + cfg.flip_bias
     for j, n in enumerate(ns):
         w = 2 * rng.binomial(n, p, (cfg.draws, cfg.d)) - n  # ŵ_j = Σ_i y_i x_ij, coordinate by coordinate
         for key, explicit in (("sum", w.sum(1)), ("sq", (w**2).sum(1)), ("l1", np.abs(w).sum(1))):
@@ -116,3 +117,11 @@ def test_bad_schmidt_input_exits_2(cli, results):
     assert result.exit_code == 2 and "tau" in result.stderr and not results.exists()
     result = cli("run", "schmidt-models", "threshold=true", f"results_dir={results}")
     assert result.exit_code == 2 and "needs model=bernoulli" in result.stderr
+
+
+def test_n_and_tau_override_the_grid_and_the_scale():
+    assert SchmidtConfig(d=10_000, n=7).n_grid.tolist() == [7]
+    assert SchmidtConfig(model="bernoulli", d=10_000, tau=0.2).flip_bias == 0.2
+    assert SchmidtConfig(model="bernoulli", d=10_000).flip_bias == pytest.approx(0.8 * 10_000**-0.25)
+    one = run(SchmidtConfig(model="bernoulli", d=500, eps=0.1, n=3, draws=4, progress=False), CPU)
+    assert set(one["n"]) == {3} and len(one) == 4

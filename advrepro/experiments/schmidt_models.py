@@ -51,8 +51,10 @@ class SchmidtConfig(CommonConfig):
     eps: float = 0.1
     sigma_scale: float = 0.6
     tau_scale: float = 0.8
+    tau: Optional[float] = None  # noqa: UP045 (OmegaConf 2.3 reads typing.Optional)
     threshold: bool = False
-    n_max: Optional[int] = None  # noqa: UP045 (OmegaConf 2.3 reads typing.Optional)
+    n: Optional[int] = None  # noqa: UP045
+    n_max: Optional[int] = None  # noqa: UP045
     n_points: int = 40
     draws: int = 100
     target: float = 0.01
@@ -60,12 +62,15 @@ class SchmidtConfig(CommonConfig):
     def __post_init__(self):
         require_choice(self, "model", MODELS)
         require_positive(self, "d", "eps", "sigma_scale", "tau_scale", "n_points", "draws", "target")
-        if self.n_max is not None and self.n_max < 1:
-            raise UserError(f"n_max must be ≥ 1 (or null for its default), got {self.n_max}")
+        for key in ("n", "n_max"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise UserError(f"{key} must be ≥ 1 (or null for its default), got {getattr(self, key)}")
+        if self.tau is not None and not 0 < self.tau < 0.5:
+            raise UserError(f"tau must be in (0, 1/2) (or null for tau_scale·d^(−1/4)), got {self.tau}")
         if self.threshold and self.model != "bernoulli":
             raise UserError("threshold=true needs model=bernoulli (the paper thresholds binary inputs)")
-        if self.model == "bernoulli" and not self.tau < 0.5:
-            raise UserError(f"tau = tau_scale·d^(−1/4) must be < 1/2, got {self.tau:.3g}")
+        if self.model == "bernoulli" and not self.flip_bias < 0.5:
+            raise UserError(f"tau = tau_scale·d^(−1/4) must be < 1/2, got {self.flip_bias:.3g}")
 
     @property
     def sigma(self) -> float:
@@ -73,20 +78,22 @@ class SchmidtConfig(CommonConfig):
         return self.sigma_scale * self.d**0.25
 
     @property
-    def tau(self) -> float:
-        """τ = tau_scale·d^{−1/4}: with tau_scale 0.8 one sample gives ≈ 1% standard error."""
-        return self.tau_scale * self.d**-0.25
+    def flip_bias(self) -> float:
+        """τ: `tau` when set, else tau_scale·d^{−1/4} (with tau_scale 0.8 one sample gives ≈ 1% standard error)."""
+        return self.tau if self.tau is not None else self.tau_scale * self.d**-0.25
 
     @property
     def n_grid(self) -> np.ndarray:
-        """Integer training-set sizes, geometric from 1 to n_max (default max(64, ⌈4ε²√d⌉), or ⌈4ε²/τ⁴⌉ for the
-        Bernoulli model: a few times the paper's sample complexities)."""
+        """Integer training-set sizes: `n` alone when set, else geometric from 1 to n_max (default max(64, ⌈4ε²√d⌉),
+        or ⌈4ε²/τ⁴⌉ for the Bernoulli model: a few times the paper's sample complexities)."""
+        if self.n is not None:
+            return np.array([self.n], dtype=np.int64)
         if self.n_max is not None:
             top = self.n_max
         elif self.model == "gaussian":
             top = max(64, math.ceil(4 * self.eps**2 * math.sqrt(self.d)))
         else:
-            top = max(64, math.ceil(4 * self.eps**2 / self.tau**4))
+            top = max(64, math.ceil(4 * self.eps**2 / self.flip_bias**4))
         return np.unique(np.round(np.geomspace(1, top, self.n_points)).astype(np.int64))
 
 
@@ -128,7 +135,7 @@ def gaussian_errors(cfg: SchmidtConfig, stats: dict[str, torch.Tensor]) -> tuple
 def bernoulli_statistics(cfg: SchmidtConfig, ns: np.ndarray) -> dict[str, np.ndarray]:
     """Σŵ_j, Σŵ_j² and Σ|ŵ_j| for each draw and n: the histogram of the coordinates ŵ_j = 2k − n, k ~ Bin(n, ½+τ),
     is one multinomial draw over the n + 1 values (each n from its own seeded stream)."""
-    p = 0.5 + cfg.tau
+    p = 0.5 + cfg.flip_bias
     out = {k: np.empty((cfg.draws, len(ns))) for k in ("sum", "sq", "l1")}
     for j, n in enumerate(ns):
         k = np.arange(n + 1)
@@ -150,7 +157,8 @@ def bernoulli_errors(cfg: SchmidtConfig, stats: dict[str, np.ndarray]) -> tuple[
     """(standard, robust) errors on the Bernoulli model: normal approximation of the margin over the d coordinates;
     thresholded inputs make the robust error the standard one for ε < 1 (and 1 beyond)."""
     ndtr = lambda z: torch.special.ndtr(torch.from_numpy(z)).numpy()  # noqa: E731
-    mean, spread = 2 * cfg.tau * stats["sum"], np.sqrt((1 - 4 * cfg.tau**2) * stats["sq"])
+    tau = cfg.flip_bias
+    mean, spread = 2 * tau * stats["sum"], np.sqrt((1 - 4 * tau**2) * stats["sq"])
     standard = ndtr(-mean / spread)
     if cfg.threshold:
         return standard, standard if cfg.eps < 1 else np.ones_like(standard)
@@ -192,7 +200,7 @@ def run_batch(cfgs: list[SchmidtConfig], device: torch.device) -> list[pd.DataFr
                     "eps": c.eps,
                     "threshold": c.threshold,
                     "sigma": c.sigma if c.model == "gaussian" else math.nan,
-                    "tau": c.tau if c.model == "bernoulli" else math.nan,
+                    "tau": c.flip_bias if c.model == "bernoulli" else math.nan,
                     "n": np.tile(ns[columns], c.draws),
                     "draw": np.repeat(np.arange(c.draws), columns.sum()),
                     "standard_error": standard[:, columns].ravel(),
@@ -377,6 +385,6 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.schmidt_models",
     work=work,
     columns=COLUMNS,
-    batch_keys=("eps", "n_max"),
+    batch_keys=("eps", "n", "n_max"),
     run_batch=run_batch,
 )
