@@ -57,11 +57,10 @@ class SchmidtConfig(CommonConfig):
     n_max: Optional[int] = None  # noqa: UP045
     n_points: int = 40
     draws: int = 100
-    target: float = 0.01
 
     def __post_init__(self):
         require_choice(self, "model", MODELS)
-        require_positive(self, "d", "eps", "sigma_scale", "tau_scale", "n_points", "draws", "target")
+        require_positive(self, "d", "eps", "sigma_scale", "tau_scale", "n_points", "draws")
         for key in ("n", "n_max"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise UserError(f"{key} must be ≥ 1 (or null for its default), got {getattr(self, key)}")

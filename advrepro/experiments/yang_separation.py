@@ -20,7 +20,7 @@ from advrepro.data.images import load_images
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
 from advrepro.separation import nearest_l2, nearest_linf
-from advrepro.stats import Estimate
+from advrepro.stats import Estimate, with_cell_keys
 
 NAME = "yang-separation"
 DATASETS = ("mnist", "cifar10", "svhn")
@@ -138,12 +138,12 @@ def separation(frame: pd.DataFrame, split: str, drop: int = 0) -> Estimate:
 def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     """The published separations (to 1/255) and ε < separation/2 for each data set with all classes in ℓ∞; the binary
     0-vs-1 task's separations reported beside the ε of the lazy-training paper."""
-    rows = rows.merge(cells[["cell", "drop_smallest"]], on="cell", how="left") if "cell" in rows else rows
+    rows = with_cell_keys(rows, cells, ["drop_smallest"])
     out = []
     for (dataset, classes, norm, normalize), frame in rows.groupby(
         ["dataset", "classes", "norm", "normalize"]
     ):
-        drop = int(frame["drop_smallest"].iloc[0]) if "drop_smallest" in frame else 0
+        drop = int(frame["drop_smallest"].iloc[0])
         setting = f"{dataset}, classes {classes}, ℓ{'∞' if norm == 'linf' else '2'}" + (
             ", unit-normalised" if normalize else ""
         )
