@@ -61,7 +61,8 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
     paths: list[str] = []
     common = settings(cells, SETTINGS)
     note = inferred_note(NAME, ["d", "width", "C0", "runs", "max_epochs"])
-    for (normalized, axis), frame in panels(rows, cells).items():
+    frames = panels(rows, cells)
+    for (normalized, axis), frame in frames.items():
         what, fig_d, fig_c0 = VARIANTS[normalized]
         table = models(frame)
         fig, axes = panels_of(3)
@@ -105,7 +106,7 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
             f"{common}. {note}"
         )
         paths += save(fig, f"{NAME}_{fig_c0}", figure_dir, caption)
-    raw = panels(rows, cells).get((False, "d"))
+    raw = frames.get((False, "d"))
     if raw is not None:
         one = trained_only(raw[raw["d"] == raw["d"].max()])
         width = min(one["width"].unique(), key=lambda m: abs(m - 1000))  # the published example: m = 1000
