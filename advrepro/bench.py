@@ -21,11 +21,27 @@ def timed(fn: Callable, repeats: int = 3):
     return best, result
 
 
+def published_walk(net, x: torch.Tensor, step: float, t_max: float) -> float:
+    """The published procedure for one point (Wang et al.'s ntk_normal.py): ∇f by autograd, then steps of `step` in
+    ‖δ‖ along −sign f·∇f/‖∇f‖, a full forward pass at each, until the sign flips (NaN if not by t_max)."""
+    x = x.clone().requires_grad_(True)
+    f = net.forward(x[None])[0, 0]
+    (grad,) = torch.autograd.grad(f, x)
+    u = -torch.sign(f) * grad / grad.norm()
+    with torch.no_grad():
+        for j in range(1, int(round(t_max / step)) + 1):
+            if torch.sign(net.forward((x + j * step * u)[None])[0, 0]) != torch.sign(f):
+                return j * step
+    return math.nan
+
+
 def bench_flip_search(quick: bool = False) -> list[dict]:
-    """Exact breakpoint search vs the papers' 0.001 walk in ‖δ‖ (up to 5) vs grid + Illinois refinement."""
+    """Exact breakpoint search against the 0.001 walk in ‖δ‖ (up to 5), in advrepro's form (all rays at once, each
+    trial O(width) from cached pre-activations) and in the published form (one point at a time, a full forward
+    pass per trial, on a sample of the rays), and against grid + Illinois refinement; per-ray times in one run."""
     from advrepro.experiments.random_net import RandomNetConfig, sample_networks
-    from advrepro.flip import exact_relu_root, refine, scan
-    from advrepro.nets import sphere
+    from advrepro.flip import bracketed_flip, exact_flip, gradient_ray, walk_flip
+    from advrepro.nets import Net, sphere
     from advrepro.seeding import generator
 
     cfg = RandomNetConfig(
@@ -33,29 +49,42 @@ def bench_flip_search(quick: bool = False) -> list[dict]:
     )
     net = sample_networks(cfg, 0, cfg.n_networks, torch.float32)
     x = sphere(cfg.n_inputs, cfg.d, math.sqrt(cfg.d), generator(0, "inputs"))
-    f, grad, z1 = net.input_gradient(x)
-    unit = -torch.sign(f)[..., None] * grad / grad.norm(dim=-1, keepdim=True)  # t = ‖δ‖ along this ray
-    v, f_of_t = net.along_ray(z1, unit)
-    t_max = 5.0
+    ray = gradient_ray(net, x, unit=True)  # t = ‖δ‖
+    t_max, rays = 5.0, ray.f.numel()
     methods = {
-        "exact breakpoints": lambda: exact_relu_root(z1, v, net.readout[:, None, :], 0.0, t_max),
-        "walk 0.001 (papers' code)": lambda: scan(f_of_t, f, 0.001, t_max)[1],
-        "grid 0.05 + Illinois": lambda: refine(f_of_t, f, *scan(f_of_t, f, 0.05, t_max), rtol=1e-6),
+        "exact breakpoints": lambda: exact_flip(net, ray, t_max),
+        "walk 0.001 on cached pre-activations (advrepro's walk, O(width) per trial)": lambda: walk_flip(
+            ray, 0.001, t_max
+        ),
+        "grid 0.05 + Illinois": lambda: bracketed_flip(ray, 0.05, t_max, rtol=1e-6),
     }
-    results = {name: timed(fn) for name, fn in methods.items()}
-    base_time, base = results["exact breakpoints"]
-    setting = f"d={cfg.d} width={cfg.width} rays={f.numel()}"
+    results = {name: (*timed(fn), rays) for name, fn in methods.items()}
+    first = Net([net.weights[0][:1]], net.readout[:1])  # network 0, the sampled points of its rays
+    sample = 2 if quick else 5
+    results[
+        f"walk 0.001, one point at a time, full forward passes (the published procedure; {sample} rays)"
+    ] = (
+        *timed(
+            lambda: torch.tensor([published_walk(first, x[i], 0.001, t_max) for i in range(sample)]),
+            repeats=1,
+        ),
+        sample,
+    )
+    base_time, base, _ = results["exact breakpoints"]
+    per_ray, reference = base_time / rays, base.reshape(-1)  # network 0's rays come first
     return [
         {
             "benchmark": "flip_search",
-            "setting": setting,
+            "setting": f"d={cfg.d} width={cfg.width} rays={rays}",
             "method": name,
             "seconds": round(seconds, 4),
-            "ratio_to_exact": round(seconds / base_time, 2),
-            "max_abs_diff_delta": float((answer - base).abs().nan_to_num(0).max()),
-            "same_flipped_set": bool(torch.equal(torch.isnan(answer), torch.isnan(base))),
+            "seconds_per_ray": float(f"{seconds / count:.3g}"),
+            "ratio_to_exact": round(seconds / count / per_ray, 2),
+            "max_abs_diff_delta": float((flat - reference[: flat.numel()]).abs().nan_to_num(0).max()),
+            "same_flipped_set": bool(torch.equal(torch.isnan(flat), torch.isnan(reference[: flat.numel()]))),
         }
-        for name, (seconds, answer) in results.items()
+        for name, (seconds, answer, count) in results.items()
+        for flat in [answer.reshape(-1)]
     ]
 
 
@@ -97,8 +126,7 @@ def matmul_peak(dtype=torch.float32, size: int = 2048) -> float:
 
 def bench_lazy_training(quick: bool = False) -> list[dict]:
     """lazy-sgd's SGD step at d=784, width=10000, batch 64: examples/s and the share of the matmul peak."""
-    from advrepro.experiments.lazy_sgd import sgd_step
-    from advrepro.lazy import init_lazy_nets
+    from advrepro.lazy import init_lazy_nets, sgd_step
 
     d, width, batch, steps = (196, 1000, 64, 20) if quick else (784, 10_000, 64, 50)
     nets = init_lazy_nets(0, 1, d, width, True, torch.float32, torch.device("cpu"), trainable=False)
@@ -141,6 +169,56 @@ def bench_pgd(quick: bool = False) -> list[dict]:
             "seconds": round(seconds, 4),
             "pgd_steps_per_second": round(steps / seconds, 1),
         }
+    ]
+
+
+def bench_adversarial_training(quick: bool = False) -> list[dict]:
+    """lazy-pgd's Algorithm 1 epoch for the models of one batch (cells differing in ε and R): trained as one batched
+    model, against a plain loop that trains each model alone; PGD steps × examples per second and the share of the
+    matmul peak, in one run."""
+    from advrepro.experiments.lazy_pgd import LazyPGDConfig, PerModel, algorithm1_epoch
+    from advrepro.lazy import concat, data_orders, init_lazy_nets
+
+    d, width, n, models = (196, 200, 256, 4) if quick else (784, 1000, 1024, 8)
+    cfgs = [
+        LazyPGDConfig(
+            d=d, width=width, eps=eps, radius=radius, pgd_steps=10, lr=1.0, batch_size=128, progress=False
+        )
+        for eps in (0.1, 0.2)
+        for radius in torch.linspace(0.1, 1.0, models // 2).tolist()
+    ]
+    cpu, g = torch.device("cpu"), torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=g).abs()
+    x = x / x.norm(dim=-1, keepdim=True)
+    y = torch.sign(torch.randn(n, generator=g))
+
+    def epoch(group: list[LazyPGDConfig]):
+        nets = concat(
+            [init_lazy_nets(c.seed, 1, d, width, True, x.dtype, cpu, trainable=False) for c in group]
+        )
+        order = data_orders([(c.seed, 0) for c in group], n, cpu)
+        active = torch.ones(len(group), dtype=torch.bool)
+        return algorithm1_epoch(nets, x, y, order, group[0], PerModel.of(group, x.dtype, cpu), active)
+
+    batched, _ = timed(lambda: epoch(cfgs), repeats=2)
+    looped, _ = timed(lambda: [epoch([c]) for c in cfgs], repeats=2)
+    steps = cfgs[0].pgd_steps
+    flops = (
+        len(cfgs) * n * d * width * (4 * (steps + 1) + 2)
+    )  # z and ∇ₓf per PGD step; SGD forward + update; count
+    peak = matmul_peak()
+    return [
+        {
+            "benchmark": "adversarial_training",
+            "setting": f"{len(cfgs)} models d={d} width={width} n={n} batch=128 pgd_steps={steps} float32",
+            "method": method,
+            "seconds": round(seconds, 4),
+            "pgd_step_examples_per_second": round(len(cfgs) * n * steps / seconds, 1),
+            "share_of_matmul_peak": round(flops / seconds / peak, 3),
+            "matmul_peak_gflops": round(peak / 1e9, 1),
+            "ratio_to_loop": round(looped / seconds, 2),
+        }
+        for method, seconds in (("one batched model (lazy-pgd)", batched), ("per-model loop", looped))
     ]
 
 
@@ -228,6 +306,7 @@ BENCHMARKS = (
     bench_vardi_training,
     bench_lazy_training,
     bench_pgd,
+    bench_adversarial_training,
     bench_separation,
     bench_schmidt,
 )

@@ -217,7 +217,11 @@ def config(
 def report(
     results_dir: Annotated[Path, typer.Option(help="The results to report on.")] = Path("results"),
     readme: Annotated[
-        Path | None, typer.Option(help="Also write the claims table between this README's claims markers.")
+        Path | None,
+        typer.Option(
+            help="Also write the claims table (and the benchmark table, when bench.csv exists) between "
+            "this README's markers."
+        ),
     ] = None,
 ):
     """Write results_dir/REPORT.md and a self-contained results_dir/report.html (figures, claims, inferred values),
@@ -232,7 +236,8 @@ def report(
         if readme is not None:
             if not readme.is_file():
                 raise UserError(f"no README at {readme}")
-            update_readme(readme, claims)
+            bench = results_dir / "bench.csv"
+            update_readme(readme, claims, pd.read_csv(bench) if bench.is_file() else None)
             typer.echo(readme)
         for path in write_report(results_dir):
             typer.echo(path)

@@ -127,9 +127,12 @@ def override_string(key: str, value: Any) -> str:
 
 
 def provenance_tags(experiment: str) -> dict[str, tuple[str, str]]:
-    """Each top-level key's tag ([paper], [code], [inferred], [unknown], [ours]) and note, from YAML comments."""
+    """Each top-level key's tag ([paper], [code], [inferred], [unknown], [ours]) and note, from the YAML comments of
+    the experiment's file and of the files in its defaults list (common.yaml, lazy.yaml)."""
     tags: dict[str, tuple[str, str]] = {}
-    for name in ("common", experiment):
+    defaults = OmegaConf.load(config_dir() / f"{experiment}.yaml").get("defaults", [])
+    files = [name for name in defaults if isinstance(name, str) and (config_dir() / f"{name}.yaml").is_file()]
+    for name in [*files, experiment]:
         for line in (config_dir() / f"{name}.yaml").read_text().splitlines():
             match = TAG.match(line)
             if match and not match["indent"]:

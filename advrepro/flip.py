@@ -1,5 +1,8 @@
 """The smallest step along a ray that flips a network's sign.
 
+- `gradient_ray`: the ray x + t·u along the gradient, u = −sign f(x)·∇f (t = |η|, Bubeck et al. / Bartlett et al.)
+  or its unit vector (t = ‖δ‖, Wang et al.), with f along it in O(width) per trial t. Every experiment and the
+  benchmark start here and then take one of the searches below (composable steps, as MadryLab robustness's).
 - `exact_relu_root`: one hidden ReLU layer. Along x + t·u the pre-activations are z + t·v, so
   f(t) = c0 + Σ_l c_l relu(z_l + t v_l) is piecewise linear with breakpoints t_l = −z_l/v_l. Sorting the
   breakpoints and accumulating slopes gives the first zero exactly (docs/protocols.md §1, "Exactness").
@@ -7,6 +10,7 @@
   The scan alone with step 0.001 in ‖δ‖ is the published code's walk (Wang et al. 2022, ntk_normal.py).
 """
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -14,6 +18,49 @@ import torch
 from torch import Tensor
 
 RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (R, G), rays: (R,) flat ray indices) -> f: (R, G)
+
+
+@dataclasses.dataclass
+class GradientRay:
+    """f(x), ∇ₓf(x), the first-layer pre-activations z1 and their change v per unit t along the ray, f along it."""
+
+    f: Tensor
+    grad: Tensor
+    z1: Tensor
+    v: Tensor
+    f_of_t: RayFunction
+
+    @property
+    def grad_norm(self) -> Tensor:
+        return self.grad.norm(dim=-1)
+
+
+def gradient_ray(net, x: Tensor, unit: bool) -> GradientRay:
+    """The ray from x towards the other sign along the gradient: u = −sign f(x)·∇f, or u/‖u‖ when `unit`.
+
+    `net` is an advrepro.nets.Net; x is (N, d) shared by its networks or (B, N, d)."""
+    f, grad, z1 = net.input_gradient(x)
+    direction = -torch.sign(f)[..., None] * grad
+    if unit:
+        direction = direction / grad.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+    v, f_of_t = net.along_ray(z1, direction)
+    return GradientRay(f, grad, z1, v, f_of_t)
+
+
+def exact_flip(net, ray: GradientRay, t_max: Tensor | float) -> Tensor:
+    """The first sign change along a one-hidden-layer ReLU network's ray, exactly (`exact_relu_root`)."""
+    c0 = 0.0 if net.out_bias is None else net.out_bias[:, None]
+    return exact_relu_root(ray.z1, ray.v, net.readout[:, None, :], c0, t_max)
+
+
+def walk_flip(ray: GradientRay, step: Tensor | float, t_max: Tensor | float) -> Tensor:
+    """The first grid point t = j·step where the sign has changed: the published code's walk when step = 0.001."""
+    return scan(ray.f_of_t, ray.f, step, t_max)[1]
+
+
+def bracketed_flip(ray: GradientRay, step: Tensor | float, t_max: Tensor | float, rtol: float) -> Tensor:
+    """Any network: a grid scan brackets the first sign change, Illinois false position narrows it to rtol."""
+    return refine(ray.f_of_t, ray.f, *scan(ray.f_of_t, ray.f, step, t_max), rtol)
 
 
 def relu_ray_pieces(z: Tensor, v: Tensor, c: Tensor, c0: Tensor | float, t_max: Tensor | float):

@@ -1,17 +1,66 @@
-"""The lazy-training model of Wang, Ullah, Mianjy, Arora (NeurIPS 2022), batched over runs.
+"""The lazy-training core of Wang, Ullah, Mianjy, Arora (NeurIPS 2022) that lazy-sgd and lazy-pgd share.
 
 f(x) = (1/√m) Σ_s a_s relu(w_s·x + b_s) + a_0/√m with w_s, b_s ~ N(0, 1) (no 1/d), a_s, a_0 = ±1 frozen
 (the published code's fc2). The lazy regime (Definition 2.1): max_s ‖[w_s, b_s] − [w_s, b_s]_0‖ ≤ C0/√m.
+Here: the config keys both experiments have, the model batched over runs, the 0-vs-1 MNIST task on the device,
+the shuffled minibatches and the closed-form SGD step. docs/protocols.md §2–3.
 """
 
 import dataclasses
 import math
+from collections.abc import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from advrepro.config import CommonConfig, require_positive
+from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.errors import UserError
 from advrepro.nets import Net, rademacher
 from advrepro.seeding import generator
+
+
+@dataclasses.dataclass
+class LazyConfig(CommonConfig):
+    """Keys of both lazy experiments (configs/lazy.yaml); each experiment's YAML sets lr, batch_size and runs."""
+
+    d: int = 784
+    width: int = 1000
+    C0: float = 10.0
+    lr: float = 0.1
+    batch_size: int = 64
+    max_epochs: int = 1000
+    antialias: bool = False
+    data_dir: str = "data"
+    download: bool = True
+    runs: int = 1
+
+    def __post_init__(self):
+        require_positive(self, "d", "width", "C0", "lr", "batch_size", "max_epochs", "runs")
+        if round(self.d**0.5) ** 2 != self.d or self.d > 784:
+            raise UserError(f"d must be s² for an s×s downsampled image with s ≤ 28, got {self.d}")
+
+
+def mnist_task(cfg: LazyConfig, normalize: bool, dtype, device) -> dict[str, Tensor]:
+    """The papers' task on the device: digits 0 (label −1) and 1 (+1), downsampled to d = s² pixels, optionally
+    each image scaled to ‖x‖ = 1; keys train_x, train_y, test_x, test_y."""
+    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.d, normalize, cfg.antialias, dtype=dtype)
+    return {k: v.to(device) for k, v in data.items()}
+
+
+def data_orders(streams: Iterable[tuple[int, int]], n: int, device) -> Tensor:
+    """One permutation of the n training examples per model, from its (seed, run) stream: (models, n).
+
+    Drawn once per run and walked every epoch, as the published code shuffles once per seed."""
+    return torch.stack(
+        [torch.randperm(n, generator=generator(seed, "shuffle", run)) for seed, run in streams]
+    ).to(device)
+
+
+def minibatches(order: Tensor, batch_size: int) -> tuple[Tensor, ...]:
+    """Consecutive minibatches of each model's order: index tensors (models, ≤ batch_size)."""
+    return order.split(batch_size, dim=1)
 
 
 @dataclasses.dataclass
@@ -53,6 +102,11 @@ class LazyNets:
                 self.b.copy_(self.b0 + shrink * (self.b - self.b0))
 
 
+def concat(parts: list[LazyNets]) -> LazyNets:
+    """The models of several LazyNets as one batch (cells trained together)."""
+    return LazyNets(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(LazyNets)))
+
+
 def init_lazy_nets(
     seed: int, runs: int, d: int, width: int, bias: bool, dtype, device, trainable: bool = True
 ) -> LazyNets:
@@ -80,3 +134,30 @@ def init_lazy_nets(
 def logistic_loss(margins: Tensor) -> Tensor:
     """Mean log(1 + e^{−y f}) over the last axis (the code's Logistic_Loss), one value per run."""
     return torch.nn.functional.softplus(-margins).mean(-1)
+
+
+def accuracy(net: Net, x: Tensor, y: Tensor) -> np.ndarray:
+    """Share of examples with sign f(x) = y, per model (x: (N, d) shared or (models, N, d))."""
+    with torch.no_grad():
+        return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1).cpu().numpy()
+
+
+def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor) -> Tensor:
+    """One SGD step on the mean logistic loss with the gradient in closed form, W updated in place by one bmm.
+
+    ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B; models not `active` do not move.
+    Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ.
+    """
+    z = nets.linear_preactivation(x)  # (R, B, m)
+    f = torch.relu(z) @ nets.readout[..., None]
+    f = f.squeeze(-1) if nets.out_bias is None else f.squeeze(-1) + nets.out_bias[:, None]
+    dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1] * active[:, None]
+    C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (R, B, m)
+    with torch.no_grad():
+        nets.W.baddbmm_(C.transpose(1, 2), x, alpha=-lr)
+        step_sq = (torch.bmm(x, x.transpose(1, 2)) @ C * C).sum(1)  # ‖Δw_s‖² / lr²
+        if nets.b is not None:
+            grad_b = C.sum(1)
+            nets.b.sub_(grad_b, alpha=lr)
+            step_sq = step_sq + grad_b**2
+    return lr * step_sq.max(-1).values.sqrt()

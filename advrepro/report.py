@@ -15,6 +15,8 @@ from advrepro.store import atomic_write_bytes, read_claims
 
 README_BEGIN = "<!-- claims:begin (written by `advrepro report --readme README.md`) -->"
 README_END = "<!-- claims:end -->"
+BENCH_BEGIN = "<!-- bench:begin (written by `advrepro report --readme README.md` from results/bench.csv) -->"
+BENCH_END = "<!-- bench:end -->"
 
 
 def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
@@ -54,15 +56,33 @@ def summary(claims: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, claims: pd.DataFrame) -> None:
-    """Replace the claims table between the README's markers (which must both be there)."""
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise UserError(f"{readme} has no claims markers: add the lines {README_BEGIN!r} and {README_END!r}")
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    table = markdown_table(display_claims(claims))
-    atomic_write_bytes(readme, f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}".encode())
+def display_bench(bench: pd.DataFrame) -> pd.DataFrame:
+    """bench.csv as a reader sees it: what was timed, and each row's measured columns as name = value."""
+    described = ["benchmark", "setting", "method"]
+    measured = bench.drop(columns=described).apply(
+        lambda row: ", ".join(
+            f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in row.dropna().items()
+        ),
+        axis=1,
+    )
+    return bench[described].assign(measured=measured if len(bench) else [])
+
+
+def replace_section(text: str, begin: str, end: str, body: str, readme: Path) -> str:
+    if begin not in text or end not in text:
+        raise UserError(f"{readme} has no markers for a generated table: add the lines {begin!r} and {end!r}")
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
+def update_readme(readme: Path, claims: pd.DataFrame, bench: pd.DataFrame | None = None) -> None:
+    """Replace the claims table (and, given bench.csv's rows, the benchmark table) between the README's markers."""
+    text = replace_section(
+        readme.read_text(), README_BEGIN, README_END, markdown_table(display_claims(claims)), readme
+    )
+    if bench is not None:
+        text = replace_section(text, BENCH_BEGIN, BENCH_END, markdown_table(display_bench(bench)), readme)
+    atomic_write_bytes(readme, text.encode())
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -1,7 +1,7 @@
 """From `advrepro run EXPERIMENT [OVERRIDES]` to complete cells: plan, execute (resumably), aggregate.
 
 A cell is one resolved config. The scale preset (`scale=smoke|default|paper`) gives grids of cells; a key the
-user sets, pinned or swept with -m, replaces that grid axis. Cells run in this process, or through any Hydra
+user sets, pinned or swept with -m, replaces that grid axis (and the axis of the key it sets, `Experiment.sets`). Cells run in this process, or through any Hydra
 launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`), with the same task function.
 """
 
@@ -93,7 +93,8 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[
     base = to_plain(compose(experiment.name, parsed.pinned))
     if base["scale"] not in base["grids"]:
         raise UserError(f"unknown scale '{base['scale']}' (choose one of: {', '.join(base['grids'])})")
-    grid = grid_cells(base["grids"][base["scale"]], parsed.keys)
+    user_keys = parsed.keys | {experiment.sets[k] for k in parsed.keys if k in experiment.sets}
+    grid = grid_cells(base["grids"][base["scale"]], user_keys)
     cells: dict[str, Cell] = {}
     for swept in itertools.product(*parsed.sweeps):
         composed = without_grids(

@@ -144,19 +144,22 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 
-def lazy_pgd_rows(exponent=-0.5, clean=0.99):
-    """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at k·d^exponent or k·m^exponent."""
+def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0):
+    """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at level·d^exponent or
+    level·m^exponent; right-panel cells with R < trained_from/√m are untrained (clean 0.6, the constant level)."""
     frames = []
     grid = np.geomspace(0.005, 2.0, 13)
     for d in (25, 100, 400):
-        star = 0.5 * d**exponent
-        frames.append(_pgd_panel(d=d, width=1000, radius=0.3, eps=grid, robust=1 / (1 + (grid / star) ** 4)))
+        star = level * d**exponent
+        frames.append(_pgd_panel(d=d, width=1000, radius=0.3, eps=grid, robust=1 / (1 + (grid / star) ** 8)))
     for width in (100, 400, 1600):
-        star = 0.5 * width**exponent
-        frames.append(
-            _pgd_panel(d=100, width=width, radius=grid, eps=0.2, robust=1 / (1 + (star / grid) ** 4))
-        )
-    rows = pd.concat(frames, ignore_index=True).assign(clean_test_acc=clean)
+        star = level * width**exponent
+        untrained = grid < trained_from / np.sqrt(width)
+        robust = np.where(untrained, 0.46, 1 / (1 + (star / grid) ** 8))
+        panel = _pgd_panel(d=100, width=width, radius=grid, eps=0.2, robust=robust)
+        frames.append(panel.assign(clean_test_acc=np.where(untrained, 0.6, clean)))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["clean_test_acc"] = rows["clean_test_acc"].fillna(clean)
     rows["cell"] = [f"c{i}" for i in range(len(rows))]
     return rows, pd.DataFrame({"cell": rows["cell"]})
 
@@ -174,6 +177,7 @@ def _pgd_panel(d, width, radius, eps, robust):
             "max_epochs": 30,
             "test_size": 2115,
             "robust_test_acc": robust,
+            "constant_acc": 0.537,
         }
     )
 

@@ -68,7 +68,12 @@ CASES = {
     ),
     "lazy-pgd": (
         lazy_pgd_rows,
-        {"crossing-slope": ({"exponent": -0.5}, {"exponent": 0.0})},
+        {
+            "crossing-slope": ({"exponent": -0.5}, {"exponent": 0.0}),
+            "crossing-level": ({"level": 1.0}, {"level": 5.0}),
+            "small-ball-not-robust": ({"level": 2.0}, {"level": 0.3}),
+            "large-ball-robust": ({"level": 1.0}, {"level": 0.01}),
+        },
     ),
     "schmidt-models": (
         schmidt_rows,
@@ -149,6 +154,12 @@ def test_untrained_models_support_no_claim():
     table = claims_of("lazy-pgd", clean=0.5)
     assert (table.loc[table.index.str.startswith("crossing"), "verdict"] == "not measured").all()
     assert "untrained" in table.loc["crossing-slope-left", "reason"]
+    small = claims_of("lazy-pgd", level=6.0, trained_from=3.0)  # as on MNIST: nothing with R < 1/√m trains
+    assert small.loc["small-ball-not-robust", "verdict"] == "not measured"
+    assert "no trained model has R < 1/√m" in small.loc["small-ball-not-robust", "reason"]
+    assert (
+        small.loc["large-ball-robust", "verdict"] == "agrees"
+    )  # untrained small balls are not the "fits" side
     sgd = claims_of("lazy-sgd", accuracy=0.9)
     assert sgd.loc["5-slope-grad_norm", "verdict"] == "not measured"
 

@@ -11,7 +11,7 @@ import torch
 from advrepro import store
 from advrepro.claims import VERDICTS
 from advrepro.experiments import get
-from advrepro.report import README_BEGIN, README_END
+from advrepro.report import BENCH_BEGIN, BENCH_END, README_BEGIN, README_END
 from tests.helpers import assert_columns_documented
 
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
@@ -220,9 +220,22 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "stale" not in text
     assert "| experiment | claim | prediction |" in text
+    pd.DataFrame(
+        [{"benchmark": "b", "setting": "s", "method": "fast way", "seconds": 0.25, "same_answer": True}]
+    ).to_csv(
+        results / "bench.csv", index=False
+    )  # with bench.csv, its table is written between its own markers
+    readme.write_text(
+        f"intro\n{README_BEGIN}\n{README_END}\nmiddle\n{BENCH_BEGIN}\nstale\n{BENCH_END}\noutro\n"
+    )
+    assert cli("report", "--results-dir", str(results), "--readme", str(readme)).exit_code == 0
+    text = readme.read_text()
+    assert "| b | s | fast way | seconds = 0.25, same_answer = True |" in text and "stale" not in text
+    assert "middle" in text and "| experiment | claim | prediction |" in text
     readme.write_text("no markers\n")
     result = cli("report", "--results-dir", str(results), "--readme", str(readme))
-    assert result.exit_code == 2 and "no claims markers" in result.stderr
+    assert result.exit_code == 2 and "has no markers" in result.stderr and "claims:begin" in result.stderr
+    (results / "bench.csv").unlink()
     page = (results / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
     estimate = cli("config", "random-net", "scale=smoke", f"results_dir={results}").stdout

@@ -111,3 +111,20 @@ def test_network_ray_search_equals_brute_force_on_the_network(depth, activation)
     if depth == 1 and activation == "relu":
         exact = exact_relu_root(z1, v, net.readout[:, None, :], net.out_bias[:, None], 3.0)
         torch.testing.assert_close(exact, root, atol=1e-9, rtol=0, equal_nan=True)
+
+
+def test_flip_benchmark_rows_agree_with_the_exact_search():
+    """advrepro's walk, the published one-point-at-a-time walk and grid + Illinois land on the exact answer (within
+    the walk's step) for the same rays; the rows say so (the benchmark's answers are checked, not only timed)."""
+    from advrepro.bench import bench_flip_search
+
+    rows = {row["method"].split(" (")[0].split(",")[0]: row for row in bench_flip_search(quick=True)}
+    assert set(rows) == {
+        "exact breakpoints",
+        "walk 0.001 on cached pre-activations",
+        "grid 0.05 + Illinois",
+        "walk 0.001",
+    }
+    for row in rows.values():
+        assert row["same_flipped_set"] and row["max_abs_diff_delta"] <= 0.001 + 1e-6
+        assert row["seconds_per_ray"] > 0

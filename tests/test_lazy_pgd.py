@@ -149,3 +149,66 @@ def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_resu
         import pandas as pd
 
         pd.testing.assert_frame_equal(together, alone, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "radii"),
+    [
+        (
+            ["d=25", "width=500", "C0=10", "eps=0.05,0.6"],
+            [10 / math.sqrt(500)] * 2,
+        ),  # C0 sets R: grid R axis gone
+        (["d=25", "width=500", "radius=0.2,0.4"], [0.2, 0.4] * 8),  # 8 ε of the grid × the 2 R given
+    ],
+)
+def test_a_key_that_sets_another_replaces_the_grid_axis_of_the_key_it_sets(overrides, radii):
+    from advrepro.experiments import get
+    from advrepro.sweep import build_config, plan
+
+    experiment = get("lazy-pgd")
+    cells, _ = plan(experiment, overrides, multirun=True)
+    got = sorted(build_config(experiment, c.plain).ball_radius for c in cells)
+    assert got == pytest.approx(sorted(radii))
+
+
+@pytest.mark.parametrize("project", ["per_step", "per_epoch"])
+def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(project):
+    """Two minibatches, written out by hand: Algorithm 1 attacks each batch with the current weights and projects
+    after every step; advtrain.py attacks every example with the epoch's starting weights and projects once."""
+    from advrepro.experiments.lazy_pgd import EPOCHS, PerModel
+    from advrepro.lazy import sgd_step
+
+    cfg = LazyPGDConfig(
+        d=16, width=12, eps=0.3, radius=0.05, pgd_steps=4, lr=2.0, batch_size=5, project=project
+    )
+    g = generator(0, "test")
+    x = sphere(10, 16, 1.0, g, torch.float64).abs()
+    y = torch.sign(torch.randn(10, generator=g, dtype=torch.float64))
+    order = torch.randperm(10, generator=g)[None]
+    models = PerModel.of([cfg], torch.float64, "cpu")
+    active = torch.ones(1, dtype=torch.bool)
+    fresh = lambda: init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)  # noqa: E731
+    nets, by_hand = fresh(), fresh()
+    EPOCHS[project](nets, x, y, order, cfg, models, active)
+
+    batches = [order[:, :5], order[:, 5:]]
+    if project == "per_epoch":
+        adversarial = [x[i] + attack(by_hand.net(), x[i], y[i], cfg) for i in batches]
+    for k, i in enumerate(batches):
+        xb = adversarial[k] if project == "per_epoch" else x[i] + attack(by_hand.net(), x[i], y[i], cfg)
+        sgd_step(by_hand, xb, y[i], cfg.lr, active)
+        if project == "per_step":
+            by_hand.project(cfg.radius)
+    by_hand.project(cfg.radius)  # a no-op after per_step's own projection
+    torch.testing.assert_close(nets.W, by_hand.W)
+    torch.testing.assert_close(nets.b, by_hand.b)
+    assert nets.distance().item() <= cfg.radius + 1e-12
+
+
+def test_adversarial_training_benchmark_compares_the_batched_model_with_a_per_model_loop():
+    from advrepro.bench import bench_adversarial_training
+
+    batched, looped = bench_adversarial_training(quick=True)
+    assert batched["method"].startswith("one batched model") and looped["method"] == "per-model loop"
+    assert batched["setting"] == looped["setting"] and looped["ratio_to_loop"] == 1.0
+    assert batched["pgd_step_examples_per_second"] > 0 and batched["share_of_matmul_peak"] > 0

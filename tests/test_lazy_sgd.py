@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, per_run_means, sgd_step, train
-from advrepro.lazy import init_lazy_nets, logistic_loss
+from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, per_run_means, train
+from advrepro.lazy import init_lazy_nets, logistic_loss, sgd_step
 from advrepro.nets import sphere
 from advrepro.seeding import generator
 from tests.helpers import assert_columns_documented

@@ -14,13 +14,21 @@ import torch
 
 from advrepro.attacks import logistic_ascent, pgd_l2
 from advrepro.claims import Band, claim, reported
-from advrepro.config import CommonConfig, require_choice, require_positive
-from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.config import require_choice, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
-from advrepro.experiments.lazy_sgd import sgd_step
-from advrepro.lazy import LazyNets, init_lazy_nets
+from advrepro.lazy import (
+    LazyConfig,
+    LazyNets,
+    accuracy,
+    concat,
+    data_orders,
+    init_lazy_nets,
+    minibatches,
+    mnist_task,
+    sgd_step,
+)
 from advrepro.nets import Net
 from advrepro.progress import bar
 from advrepro.seeding import generator
@@ -39,10 +47,9 @@ PROJECTIONS = ("per_step", "per_epoch")
 
 
 @dataclasses.dataclass
-class LazyPGDConfig(CommonConfig):
-    d: int = 784
-    width: int = 1000
-    C0: float = 10.0
+class LazyPGDConfig(LazyConfig):
+    """lazy-pgd's keys (configs/lazy-pgd.yaml); the shared ones are in LazyConfig."""
+
     radius: Optional[float] = None  # noqa: UP045 (OmegaConf 2.3 reads typing.Optional)
     eps: float = 0.2
     pgd_steps: int = 100
@@ -50,28 +57,21 @@ class LazyPGDConfig(CommonConfig):
     clip: bool = True
     lr: float = 0.01
     batch_size: int = 32
-    max_epochs: int = 1000
     patience: int = 20
     min_delta: float = 1e-4
     project: str = "per_step"
     train_subset: int = 0
-    antialias: bool = False
-    data_dir: str = "data"
-    download: bool = True
     runs: int = 1
 
     def __post_init__(self):
-        require_positive(
-            self, "d", "width", "C0", "eps", "pgd_steps", "lr", "batch_size", "max_epochs", "runs"
-        )
+        super().__post_init__()
+        require_positive(self, "eps", "pgd_steps")
         require_choice(self, "project", PROJECTIONS)
         for key in ("radius", "pgd_step_size"):
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise UserError(f"{key} must be positive (or null for its default), got {getattr(self, key)}")
         if self.patience < 0 or self.train_subset < 0:
             raise UserError("patience and train_subset must be ≥ 0 (train_subset 0 = all)")
-        if round(self.d**0.5) ** 2 != self.d or self.d > 784:
-            raise UserError(f"d must be s² for an s×s downsampled image with s ≤ 28, got {self.d}")
 
     @property
     def ball_radius(self) -> float:
@@ -105,15 +105,16 @@ def should_stop(history: torch.Tensor, patience: int, min_delta: float) -> torch
 
 
 @dataclasses.dataclass
-class Members:
-    """The models trained together: every run of every cell of a batch (cells differing only in ε and R)."""
+class PerModel:
+    """ε, α and R of each model trained together: every run of every cell of a batch (cells differing only in
+    ε and R), shaped to broadcast against (models, examples, d) and (models, m)."""
 
     eps: torch.Tensor  # (M, 1, 1)
     step_size: torch.Tensor  # (M, 1, 1)
     radius: torch.Tensor  # (M,)
 
     @classmethod
-    def of(cls, cfgs: list[LazyPGDConfig], dtype, device) -> "Members":
+    def of(cls, cfgs: list[LazyPGDConfig], dtype, device) -> "PerModel":
         per_model = lambda f: torch.tensor(
             [f(c) for c in cfgs for _ in range(c.runs)], dtype=dtype, device=device
         )
@@ -124,51 +125,60 @@ class Members:
         )
 
 
-def train(
-    cfgs: list[LazyPGDConfig], members: Members, x: torch.Tensor, y: torch.Tensor, device
-) -> tuple[LazyNets, dict[str, np.ndarray]]:
-    """Algorithm 1: per minibatch, PGD on the current weights, an SGD step on the adversarial batch, then the
-    projection onto the lazy ball (project=per_step). project=per_epoch is advtrain.py: the adversarial set is built
-    once per epoch with the epoch's starting weights and the projection is applied once per epoch.
+def algorithm1_epoch(
+    nets: LazyNets, x, y, order, cfg: LazyPGDConfig, models: PerModel, active
+) -> torch.Tensor:
+    """One epoch of Wang et al. Algorithm 1: per minibatch, PGD on the current weights, one SGD step on the
+    adversarial batch, then every neuron projected back onto its lazy ball. Returns robust training hits."""
+    correct = torch.zeros(len(order), dtype=x.dtype, device=x.device)
+    for idx in minibatches(order, cfg.batch_size):
+        xb, yb = x[idx], y[idx]
+        xb = xb + attack(nets.net(), xb, yb, cfg, models.eps, models.step_size)
+        correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
+        sgd_step(nets, xb, yb, cfg.lr, active)
+        nets.project(models.radius)
+    return correct
 
-    All runs of all cells in `cfgs` (which differ only in ε and R) train as one batched model; run r of every cell
-    starts from the same initialisation and data order as it would alone."""
+
+def advtrain_epoch(nets: LazyNets, x, y, order, cfg: LazyPGDConfig, models: PerModel, active) -> torch.Tensor:
+    """One epoch of the published advtrain.py: the adversarial set built once with the epoch's starting weights,
+    SGD over it, and the projection once at the end of the epoch. Returns robust training hits."""
+    xs, ys = x[order], y[order]
+    xs = xs + attack(nets.net(), xs, ys, cfg, models.eps, models.step_size)
+    correct = torch.zeros(len(order), dtype=x.dtype, device=x.device)
+    for xb, yb in zip(xs.split(cfg.batch_size, 1), ys.split(cfg.batch_size, 1), strict=True):
+        correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
+        sgd_step(nets, xb, yb, cfg.lr, active)
+    nets.project(models.radius)
+    return correct
+
+
+EPOCHS = {"per_step": algorithm1_epoch, "per_epoch": advtrain_epoch}
+
+
+def train(
+    cfgs: list[LazyPGDConfig], models: PerModel, x: torch.Tensor, y: torch.Tensor, device
+) -> tuple[LazyNets, dict[str, np.ndarray]]:
+    """Adversarial training with `project`'s epoch (Algorithm 1 or advtrain.py) until the code's early stopping
+    rule or max_epochs. All runs of all cells in `cfgs` (which differ only in ε and R) train as one batched
+    model; run r of every cell starts from the same initialisation and data order as it would alone."""
     cfg, n = cfgs[0], len(y)
-    parts = [
-        init_lazy_nets(c.seed, c.runs, x.shape[1], c.width, True, x.dtype, device, trainable=False)
-        for c in cfgs
-    ]
-    nets = LazyNets(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(LazyNets)))
-    order = torch.stack(
-        [torch.randperm(n, generator=generator(c.seed, "shuffle", r)) for c in cfgs for r in range(c.runs)]
-    ).to(device)
-    models = len(order)
-    active = torch.ones(models, dtype=torch.bool, device=device)
-    epochs = torch.zeros(models, dtype=torch.long, device=device)
+    nets = concat(
+        [
+            init_lazy_nets(c.seed, c.runs, x.shape[1], c.width, True, x.dtype, device, trainable=False)
+            for c in cfgs
+        ]
+    )
+    order = data_orders([(c.seed, r) for c in cfgs for r in range(c.runs)], n, device)
+    active = torch.ones(len(order), dtype=torch.bool, device=device)
+    epochs = torch.zeros(len(order), dtype=torch.long, device=device)
     history = []
-    cells = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
-    progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {cells}")
+    label = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
+    progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {label}")
     for _ in progress:
         epochs += active
-        if cfg.project == "per_epoch":
-            adversarial = x[order] + attack(
-                nets.net(), x[order], y[order], cfg, members.eps, members.step_size
-            )
-        correct = torch.zeros(models, dtype=x.dtype, device=device)
-        for start in range(0, n, cfg.batch_size):
-            idx = order[:, start : start + cfg.batch_size]
-            xb, yb = x[idx], y[idx]
-            if cfg.project == "per_epoch":
-                xb = adversarial[:, start : start + cfg.batch_size]
-            else:
-                xb = xb + attack(nets.net(), xb, yb, cfg, members.eps, members.step_size)
-            correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
-            sgd_step(nets, xb, yb, cfg.lr, active)
-            if cfg.project == "per_step":
-                nets.project(members.radius)
-        if cfg.project == "per_epoch":
-            nets.project(members.radius)
-        history.append(torch.where(active, correct / n, history[-1] if history else correct / n))
+        robust = EPOCHS[cfg.project](nets, x, y, order, cfg, models, active) / n
+        history.append(torch.where(active, robust, history[-1] if history else robust))
         active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
         progress.set_postfix(robust_train=f"{history[-1].mean().item():.3f}")
         if not active.any():
@@ -199,6 +209,7 @@ COLUMNS = {
     "test_size": "test images (the binomial trials of the accuracies)",
     "clean_test_acc": "clean test accuracy",
     "robust_test_acc": "accuracy under the ℓ2 PGD attack",
+    "constant_acc": "test accuracy of the best constant predictor (the majority class's share): an untrained level",
     "inv_sqrt_d": "1/√d",
     "inv_sqrt_width": "1/√m",
 }
@@ -207,22 +218,19 @@ COLUMNS = {
 def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFrame]:
     """Rows of each cell in `cfgs` (cells that differ only in ε and R), trained and attacked as one batch."""
     cfg = cfgs[0]
-    dtype = resolve_dtype(cfg.dtype)
-    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.d, True, cfg.antialias, dtype=dtype)
-    data = {k: v.to(device) for k, v in data.items()}
+    data = mnist_task(cfg, True, resolve_dtype(cfg.dtype), device)
     x, y = data["train_x"], data["train_y"]
     if cfg.train_subset:
         keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
         x, y = x[keep], y[keep]
-    members = Members.of(cfgs, dtype, device)
-    nets, record = train(cfgs, members, x, y, device)
+    models = PerModel.of(cfgs, x.dtype, device)
+    nets, record = train(cfgs, models, x, y, device)
     net = nets.net()
-    test_x = data["test_x"].expand(len(members.radius), -1, -1)
-    test_y = data["test_y"].expand(len(members.radius), -1)
-    delta = attack(net, test_x, test_y, cfg, members.eps, members.step_size)
-    with torch.no_grad():
-        clean = (torch.sign(net.forward(test_x)) == test_y).to(dtype).mean(-1).cpu().numpy()
-        robust = (torch.sign(net.forward(test_x + delta)) == test_y).to(dtype).mean(-1).cpu().numpy()
+    test_x = data["test_x"].expand(len(models.radius), -1, -1)
+    test_y = data["test_y"].expand(len(models.radius), -1)
+    delta = attack(net, test_x, test_y, cfg, models.eps, models.step_size)
+    clean, robust = accuracy(net, test_x, test_y), accuracy(net, test_x + delta, test_y)
+    constant = max(test_y[0].eq(1).double().mean().item(), test_y[0].eq(-1).double().mean().item())
     frames, first = [], 0
     for c in cfgs:
         own = slice(first, first + c.runs)
@@ -242,6 +250,7 @@ def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFr
                     "test_size": len(data["test_y"]),
                     "clean_test_acc": clean[own],
                     "robust_test_acc": robust[own],
+                    "constant_acc": constant,
                     "inv_sqrt_d": 1 / math.sqrt(c.d),
                     "inv_sqrt_width": 1 / math.sqrt(c.width),
                 }
@@ -260,16 +269,21 @@ class Panel(NamedTuple):
     across: str  # the axis along the panel: d or width
     threshold: str  # the axis whose crossing of 1/2 is measured: eps or radius
     fixed: list[str]
-    symbol: str
-    prediction: str
+    symbol: str  # the threshold's symbol: ε or R
+    scale: str  # the across axis' symbol in the paper's 1/√· line: d or m
 
 
 PANELS = {
-    "left": Panel("d", "eps", ["width", "radius"], "ε", "−1/2: sharp drop near ε ≈ 1/√d"),
-    "right": Panel("width", "radius", ["d", "eps"], "R", "−1/2: transition near R ≈ 1/√m"),
+    "left": Panel("d", "eps", ["width", "radius"], "ε", "d"),
+    "right": Panel("width", "radius", ["d", "eps"], "R", "m"),
 }
 MIN_ACCURACY = 0.95  # ours: a cell below this clean accuracy is not trained and supports no claim
 EXPONENT_TOLERANCE = 0.1  # ours: on the log–log slope of the crossing point
+LEVEL_FACTOR = 2.0  # ours: "near 1/√d" read as within a factor of 2
+MIN_EPS_SQRT_D = 2.0  # the right panel tests the paper's claim only at ε ≥ 2/√d (above the threshold)
+LOW_ROBUST = 0.1  # ours: "drops to 0" read as robust accuracy ≤ 0.1
+RUNS_NOTE = "training runs not resampled"
+MIN_GAP = 0.5  # ours: large-ball minus small-ball robust accuracy, "0 below, fully robust above"
 
 
 def panel_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -279,64 +293,198 @@ def panel_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {name: at_mode(at_mode(rows, panel.fixed), budget) for name, panel in PANELS.items()}
 
 
-def crossing_claim(name: str, frame: pd.DataFrame) -> dict:
-    """Slope of log(threshold where robust test accuracy crosses 1/2) against log(across), over trained cells;
-    test points resampled through their binomial counts (one run per cell at the default scale)."""
-    panel = PANELS[name]
-    cells = frame.groupby([panel.across, panel.threshold]).agg(
-        robust=("robust_test_acc", "mean"), clean=("clean_test_acc", "mean"), trials=("test_size", "sum")
-    )
-    untrained = cells[cells["clean"] < MIN_ACCURACY]
-    cells = cells[cells["clean"] >= MIN_ACCURACY]
-    xs, points, draws, missing = [], [], [], []
-    for value, group in cells.groupby(level=0):
-        thresholds = group.index.get_level_values(1).to_numpy(dtype=float)
-        point = crossing(thresholds, group["robust"].to_numpy())
-        if np.isnan(point):
-            missing.append(f"{value:g}")
-            continue
-        xs.append(value)
-        points.append(point)
-        draws.append(
-            crossing(thresholds, binomial_draws(group["robust"].to_numpy(), group["trials"].to_numpy()))
+def cell_table(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+    """Per (across, threshold) cell, sorted: mean robust and clean test accuracy, test points, trained or not."""
+    cells = (
+        frame.groupby([panel.across, panel.threshold])
+        .agg(
+            robust=("robust_test_acc", "mean"), clean=("clean_test_acc", "mean"), trials=("test_size", "sum")
         )
-    notes = []
-    if len(untrained):
+        .reset_index()
+    )
+    return cells.assign(trained=cells["clean"] >= MIN_ACCURACY)
+
+
+def crossing_points(cells: pd.DataFrame, panel: Panel, robust: np.ndarray) -> dict[float, np.ndarray]:
+    """Per across value, the threshold where robust accuracy crosses 1/2 among trained cells (interpolated in log
+    threshold); `robust` is (..., cells), e.g. binomial draws, and so is each crossing's leading shape."""
+    out = {}
+    for value, group in cells[cells["trained"]].groupby(panel.across):
+        out[float(value)] = crossing(
+            group[panel.threshold].to_numpy(float), robust[..., group.index.to_numpy()]
+        )
+    return out
+
+
+def panel_evidence(frame: pd.DataFrame, panel: Panel) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The panel's cells, binomial draws of their robust accuracy (draws, cells), and the note on cells left out."""
+    cells = cell_table(frame, panel)
+    draws = binomial_draws(cells["robust"].to_numpy(), cells["trials"].to_numpy())
+    untrained = cells[~cells["trained"]]
+    note = (
+        f"{len(untrained)} of {len(cells)} cells excluded as untrained (clean accuracy < {MIN_ACCURACY:g}, "
+        f"lowest {untrained['clean'].min():.2f})"
+        if len(untrained)
+        else ""
+    )
+    return cells, draws, note
+
+
+def describe(frame: pd.DataFrame, panel: Panel) -> str:
+    return ", ".join(f"{k}={frame[k].iloc[0]:g}" for k in panel.fixed)
+
+
+def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
+    """Slope of log(threshold where robust accuracy crosses 1/2) against log(across), and the level of the
+    crossing in units of 1/√across, over trained cells; test points resampled through their binomial counts."""
+    panel = PANELS[name]
+    cells, draws, note = panel_evidence(frame, panel)
+    points = crossing_points(cells, panel, cells["robust"].to_numpy())
+    resampled = crossing_points(cells, panel, draws)
+    found = {x: p for x, p in points.items() if np.isfinite(p)}
+    missing = [f"{x:g}" for x in points if x not in found] + [
+        f"{x:g}" for x in sorted(set(cells[panel.across]) - set(points))
+    ]
+    notes = [note] if note else []
+    if found:
         notes.append(
-            f"{len(untrained)} of {len(untrained) + len(cells)} cells excluded as untrained (clean "
-            f"accuracy < {MIN_ACCURACY:g}, lowest {untrained['clean'].min():.2f})"
+            f"{panel.symbol} at robust accuracy 1/2: "
+            + ", ".join(f"{panel.across}={x:g}: {p:.3g}" for x, p in sorted(found.items()))
         )
     if missing:
         notes.append(f"no crossing of 1/2 among trained cells at {panel.across}={', '.join(missing)}")
-    estimate = None
+    xs = np.array(sorted(found))
+    units = f"{int(cells['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
+    slope = level = None
     if len(xs) >= 2:
-        low, high = percentile_interval(loglog_slope(xs, np.stack(draws, 1)))
-        estimate = Estimate(
-            loglog_slope(xs, np.array(points)),
-            low,
-            high,
-            f"{int(cells['trials'].min())} test points per cell (binomial)",
+        stacked = np.stack([resampled[x] for x in xs], -1)
+        slope = Estimate(
+            loglog_slope(xs, np.array([found[x] for x in xs])),
+            *percentile_interval(loglog_slope(xs, stacked)),
+            units,
             int(cells["trials"].sum()),
         )
-    fixed = ", ".join(f"{k}={frame[k].iloc[0]:g}" for k in panel.fixed)
-    return claim(
-        NAME,
-        f"crossing-slope-{name}",
-        f"log–log slope of the {panel.symbol} where robust test accuracy crosses 1/2 versus "
-        f"{panel.across} (Fig. 4 {name}, {fixed})",
-        panel.prediction,
-        "[paper]",
-        Band.around(-0.5, EXPONENT_TOLERANCE),
-        f"ours: ±{EXPONENT_TOLERANCE:g}",
-        estimate,
-        "; ".join(notes),
-        unmeasured=f"fewer than two {panel.across} values with a crossing",
+    if len(xs):
+        geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))  # noqa: E731
+        stacked = np.stack([resampled[x] for x in xs], -1)
+        level = Estimate(
+            float(geometric_level(np.array([found[x] for x in xs]))),
+            *percentile_interval(geometric_level(stacked)),
+            units,
+            int(cells["trials"].sum()),
+        )
+    where = f"Fig. 4 {name}, {describe(frame, panel)}"
+    return [
+        claim(
+            NAME,
+            f"crossing-slope-{name}",
+            f"log–log slope of the {panel.symbol} where robust test accuracy crosses 1/2 versus {panel.across} "
+            f"({where})",
+            f"−1/2: the transition sits at {panel.symbol} ∝ 1/√{panel.scale}",
+            "[paper]",
+            Band.around(-0.5, EXPONENT_TOLERANCE),
+            f"ours: ±{EXPONENT_TOLERANCE:g}",
+            slope,
+            "; ".join(notes),
+            unmeasured=f"fewer than two {panel.across} values with a crossing",
+        ),
+        claim(
+            NAME,
+            f"crossing-level-{name}",
+            f"{panel.symbol}·√{panel.scale} where robust test accuracy crosses 1/2, geometric mean over "
+            f"{panel.across} ({where})",
+            f"1: the drop is near {panel.symbol} ≈ 1/√{panel.scale}",
+            "[paper]",
+            Band(1 / LEVEL_FACTOR, LEVEL_FACTOR),
+            f"ours: 'near' read as within a factor of {LEVEL_FACTOR:g}",
+            level,
+            "; ".join(notes),
+            unmeasured=f"no {panel.across} value with a crossing",
+        ),
+    ]
+
+
+def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
+    """Fig. 4 right above the threshold (ε ≥ 2/√d): trained models in a ball below 1/√m are not robust, and per
+    width a large ball is far more robust than the smallest ball that trains."""
+    panel = PANELS["right"]
+    cells, draws, note = panel_evidence(frame, panel)
+    d, eps = frame["d"].iloc[0], frame["eps"].iloc[0]
+    where = f"Fig. 4 right, {describe(frame, panel)}"
+    above = eps * math.sqrt(d) >= MIN_EPS_SQRT_D
+    why_not = (
+        f"ε·√d = {eps * math.sqrt(d):.2f} < {MIN_EPS_SQRT_D:g}: not above the threshold the claim is about"
     )
+    small = cells["radius"] < 1 / np.sqrt(cells["width"])
+    inside = cells[small & cells["trained"]]
+    units = f"{int(cells['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
+    below = None
+    if above and len(inside):
+        below = Estimate(
+            float(inside["robust"].max()),
+            *percentile_interval(draws[:, inside.index].max(-1)),
+            units,
+            int(inside["trials"].sum()),
+        )
+    untrained_small = cells[small & ~cells["trained"]]
+    why_small = (
+        f"no trained model has R < 1/√m: the {len(untrained_small)} cells there reach clean accuracy "
+        f"≤ {untrained_small['clean'].max():.2f} (a neuron moving ≤ R changes f by ≤ √(2m)·R ≤ √2)"
+        if len(untrained_small)
+        else "no cell has R < 1/√m"
+    )
+    gaps = {}  # width -> (robust accuracy at the largest R minus at the smallest trained R, its draws)
+    for width, group in cells.groupby("width"):
+        trained = group.index[group["trained"]]
+        if len(trained) >= 2:
+            first, last = trained[0], trained[-1]
+            gaps[width] = (
+                cells.at[last, "robust"] - cells.at[first, "robust"],
+                draws[:, last] - draws[:, first],
+            )
+    gap = None
+    if above and gaps:
+        gap = Estimate(
+            float(min(point for point, _ in gaps.values())),
+            *percentile_interval(np.stack([d for _, d in gaps.values()]).min(0)),
+            units,
+            int(cells["trials"].sum()),
+        )
+    return [
+        claim(
+            NAME,
+            "small-ball-not-robust",
+            f"highest robust test accuracy of trained models with R < 1/√m ({where})",
+            "≈ 0: below R ≈ 1/√m robust accuracy drops to 0",
+            "[paper]",
+            Band(0, LOW_ROBUST),
+            f"ours: 'drops to 0' read as ≤ {LOW_ROBUST:g}",
+            below,
+            note,
+            unmeasured=why_small if above else why_not,
+        ),
+        claim(
+            NAME,
+            "large-ball-robust",
+            f"robust test accuracy of the largest R minus that of the smallest trained R, lowest over widths "
+            f"{', '.join(f'{w:g}' for w in gaps) or 'with two trained cells'} ({where})",
+            "≈ 1: the small ball fits but is not robust, a larger ball makes adversarial training succeed",
+            "[paper]",
+            Band(MIN_GAP, 1.0),
+            f"ours: a gap of at least {MIN_GAP:g}",
+            gap,
+            note,
+            unmeasured=why_not if not above else "no width with two trained cells",
+        ),
+    ]
 
 
 def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
-    """The crossing point's scaling in each Fig. 4 panel, and how well the models trained."""
-    out = [crossing_claim(name, frame) for name, frame in panel_rows(rows).items()]
+    """Fig. 4: the crossing point's scaling and level in each panel, the small against the large ball above the
+    threshold, and how well the models trained."""
+    frames = panel_rows(rows)
+    out = [row for name, frame in frames.items() for row in crossing_claims(name, frame)]
+    out += small_ball_claims(frames["right"])
     out.append(
         reported(
             NAME,
@@ -367,5 +515,6 @@ EXPERIMENT = Experiment(
     work=work,
     columns=COLUMNS,
     batch_keys=("eps", "radius", "C0"),
+    sets={"C0": "radius"},
     run_batch=run_batch,
 )

@@ -12,16 +12,22 @@ import pandas as pd
 import torch
 
 from advrepro.claims import Band, claim, reported
-from advrepro.config import CommonConfig, require_choice, require_positive
-from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.config import require_choice, require_positive
 from advrepro.device import resolve_dtype
-from advrepro.errors import UserError
 from advrepro.experiment import Experiment
-from advrepro.flip import exact_relu_root, scan
-from advrepro.lazy import LazyNets, init_lazy_nets
+from advrepro.flip import exact_flip, gradient_ray, walk_flip
+from advrepro.lazy import (
+    LazyConfig,
+    LazyNets,
+    accuracy,
+    data_orders,
+    init_lazy_nets,
+    minibatches,
+    mnist_task,
+    sgd_step,
+)
 from advrepro.nets import Net
 from advrepro.progress import bar
-from advrepro.seeding import generator
 from advrepro.stats import (
     at_mode,
     loglog_slope,
@@ -39,59 +45,28 @@ SEARCHES = ("exact", "walk")
 
 
 @dataclasses.dataclass
-class LazySGDConfig(CommonConfig):
-    d: int = 784
-    width: int = 1000
-    C0: float = 10.0
+class LazySGDConfig(LazyConfig):
+    """lazy-sgd's keys (configs/lazy-sgd.yaml); the shared ones are in LazyConfig."""
+
     normalize: bool = False
     bias: bool = True
     lr: float = 0.1
     batch_size: int = 64
-    max_epochs: int = 1000
     stop: str = "per_step"
     keep: str = "first_outside"
     search: str = "exact"
     walk_step: float = 0.001
     delta_max: float = 5.0
     misclassified: str = "exclude"
-    antialias: bool = False
-    data_dir: str = "data"
-    download: bool = True
     runs: int = 5
 
     def __post_init__(self):
-        require_positive(
-            self, "d", "width", "C0", "lr", "batch_size", "max_epochs", "walk_step", "delta_max", "runs"
-        )
+        super().__post_init__()
+        require_positive(self, "walk_step", "delta_max")
         require_choice(self, "stop", STOPS)
         require_choice(self, "keep", KEEPS)
         require_choice(self, "search", SEARCHES)
         require_choice(self, "misclassified", ("exclude", "zero"))
-        if round(self.d**0.5) ** 2 != self.d or self.d > 784:
-            raise UserError(f"d must be s² for an s×s downsampled image with s ≤ 28, got {self.d}")
-
-
-def sgd_step(
-    nets: LazyNets, x: torch.Tensor, y: torch.Tensor, lr: float, active: torch.Tensor
-) -> torch.Tensor:
-    """One SGD step on the mean logistic loss with the gradient in closed form, W updated in place by one bmm.
-
-    ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B. Returns max_s ‖Δ[w_s, b_s]‖ per run,
-    from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ (no pass over W needed).
-    """
-    z = nets.linear_preactivation(x)  # (R, B, m)
-    f = torch.relu(z) @ nets.readout[..., None]
-    f = f.squeeze(-1) if nets.out_bias is None else f.squeeze(-1) + nets.out_bias[:, None]
-    dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1] * active[:, None]
-    C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (R, B, m)
-    with torch.no_grad():
-        nets.W.baddbmm_(C.transpose(1, 2), x, alpha=-lr)
-        step_sq = (torch.bmm(x, x.transpose(1, 2)) @ C * C).sum(1)  # ‖Δw_s‖² / lr²
-        if nets.b is not None:
-            grad_b = C.sum(1)
-            nets.b.sub_(grad_b, alpha=lr)
-            step_sq = step_sq + grad_b**2
-    return lr * step_sq.max(-1).values.sqrt()
 
 
 def train(
@@ -107,9 +82,7 @@ def train(
     """
     runs, n = cfg.runs, len(y)
     nets = init_lazy_nets(cfg.seed, runs, x.shape[1], cfg.width, cfg.bias, x.dtype, device, trainable=False)
-    order = torch.stack(
-        [torch.randperm(n, generator=generator(cfg.seed, "shuffle", r)) for r in range(runs)]
-    ).to(device)
+    order = data_orders([(cfg.seed, r) for r in range(runs)], n, device)
     radius = cfg.C0 / math.sqrt(cfg.width)
     active = torch.ones(runs, dtype=torch.bool, device=device)
     steps = torch.zeros(runs, dtype=torch.long, device=device)
@@ -130,10 +103,9 @@ def train(
         epochs += active
         if checkpoint is not None and cfg.stop == "per_epoch":
             checkpoint.save()
-        for start in range(0, n, cfg.batch_size):
+        for idx in minibatches(order, cfg.batch_size):
             if checkpoint is not None and cfg.stop == "per_step":
                 checkpoint.save()
-            idx = order[:, start : start + cfg.batch_size]
             bound += sgd_step(nets, x[idx], y[idx], cfg.lr, active)
             steps += active
             if cfg.stop == "per_step" and (active & (bound > radius)).any():
@@ -174,26 +146,17 @@ class Checkpoint:
             current[runs] = saved[runs]
 
 
-def accuracy(net: Net, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1).cpu().numpy()
-
-
 def flip_steps(net: Net, x: torch.Tensor, cfg: LazySGDConfig) -> dict[str, torch.Tensor]:
     """Per run and test image: f, ‖∇ₓf‖ and the smallest ‖δ‖ along −sign f(x)·∇f/‖∇f‖ that flips the sign.
 
     search=exact: breakpoints of the piecewise-linear ray; search=walk: the code's steps of walk_step in ‖δ‖.
     """
-    f, grad, z1 = net.input_gradient(x)
-    grad_norm = grad.norm(dim=-1)
-    unit = -torch.sign(f)[..., None] * grad / grad_norm.clamp_min(1e-30)[..., None]
-    v, f_of_t = net.along_ray(z1, unit)
+    ray = gradient_ray(net, x, unit=True)  # t = ‖δ‖
     if cfg.search == "exact":
-        c0 = 0.0 if net.out_bias is None else net.out_bias[:, None]
-        delta = exact_relu_root(z1, v, net.readout[:, None, :], c0, cfg.delta_max)
+        delta = exact_flip(net, ray, cfg.delta_max)
     else:
-        delta = scan(f_of_t, f, cfg.walk_step, cfg.delta_max)[1]
-    return {"f": f, "grad_norm": grad_norm, "delta": delta}
+        delta = walk_flip(ray, cfg.walk_step, cfg.delta_max)
+    return {"f": ray.f, "grad_norm": ray.grad_norm, "delta": delta}
 
 
 def measure(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig) -> dict[str, np.ndarray]:
@@ -253,12 +216,7 @@ COLUMNS = {
 
 def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
     dtype = resolve_dtype(cfg.dtype)
-    data = {
-        k: v.to(device)
-        for k, v in binary_mnist(
-            load_mnist(cfg.data_dir, cfg.download), cfg.d, cfg.normalize, cfg.antialias, dtype=dtype
-        ).items()
-    }
+    data = mnist_task(cfg, cfg.normalize, dtype, device)
     nets, record = train(cfg, data["train_x"], data["train_y"], device)
     net = nets.net()
     record["train_acc"] = accuracy(net, data["train_x"], data["train_y"])

@@ -16,7 +16,7 @@ from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
-from advrepro.flip import exact_relu_root, refine, scan
+from advrepro.flip import bracketed_flip, exact_flip, gradient_ray
 from advrepro.nets import ACTIVATIONS, Net, rademacher, sphere
 from advrepro.progress import bar
 from advrepro.seeding import generator
@@ -95,21 +95,17 @@ def networks_per_chunk(cfg: RandomNetConfig, dtype: torch.dtype) -> int:
     return max(1, min(cfg.n_networks, cfg.chunk_mb * 2**20 // per_network))
 
 
-def single_step(net: Net, x: torch.Tensor, cfg: RandomNetConfig) -> dict[str, torch.Tensor]:
+def flip_steps(net: Net, x: torch.Tensor, cfg: RandomNetConfig) -> dict[str, torch.Tensor]:
     """Per (network, input): |f|, ‖∇f‖, the smallest flipping |η| and the linear prediction |f|/‖∇f‖²."""
-    f, grad, z1 = net.input_gradient(x)
-    direction = -torch.sign(f)[..., None] * grad  # δ = η∇f with sign(η) = −sign f(x)
-    v, f_of_t = net.along_ray(z1, direction)
+    ray = gradient_ray(net, x, unit=False)  # t = |η|: δ = η∇f with sign(η) = −sign f(x)
+    f, grad_norm = ray.f, ray.grad_norm
     if cfg.search == "exact" or (cfg.search == "auto" and cfg.piecewise_linear):
-        eta = exact_relu_root(z1, v, net.readout[:, None, :], 0.0, cfg.eta_max)
+        eta = exact_flip(net, ray, cfg.eta_max)
     else:
-        eta_lin = (
-            f.abs() / grad.norm(dim=-1) ** 2
-        )  # the root of the linearisation: where the grid starts mattering
-        step = (cfg.bracket_step * eta_lin).clamp(min=cfg.eta_max / 4096)
-        lo, hi = scan(f_of_t, f, step, cfg.eta_max)
-        eta = refine(f_of_t, f, lo, hi, cfg.rtol)
-    grad_norm = grad.norm(dim=-1)
+        eta_lin = f.abs() / grad_norm**2  # the root of the linearisation: where the grid starts mattering
+        eta = bracketed_flip(
+            ray, (cfg.bracket_step * eta_lin).clamp(min=cfg.eta_max / 4096), cfg.eta_max, cfg.rtol
+        )
     return {
         "f_abs": f.abs(),
         "grad_norm": grad_norm,
@@ -148,7 +144,7 @@ def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
         net = dataclasses.replace(
             net, weights=[w.to(device) for w in net.weights], readout=net.readout.to(device)
         )
-        measured = {k: v.cpu().numpy().ravel() for k, v in single_step(net, x, cfg).items()}
+        measured = {k: v.cpu().numpy().ravel() for k, v in flip_steps(net, x, cfg).items()}
         network, inp = np.meshgrid(np.arange(first, first + count), np.arange(cfg.n_inputs), indexing="ij")
         frames.append(pd.DataFrame({"network": network.ravel(), "input": inp.ravel(), **measured}))
     rows = pd.concat(frames, ignore_index=True)

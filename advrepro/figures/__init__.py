@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-from advrepro.config import provenance_tags  # noqa: E402
+from advrepro.config import compose, provenance_tags, to_plain  # noqa: E402
 
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
@@ -45,6 +45,28 @@ def inferred_note(experiment: str, keys: list[str]) -> str:
         + (", ".join(marked) if marked else "none")
         + " (grids = the swept values)."
     )
+
+
+def departures_note(experiment: str, cells: pd.DataFrame, keys: list[str]) -> str:
+    """Which plotted keys the preset grid sets away from their [paper]/[code] value in the YAML, and that value:
+    settings of ours (for the budget), each one override from the published one."""
+    tags = provenance_tags(experiment)
+    defaults = to_plain(compose(experiment))
+    changed = []
+    for key in keys:
+        if (
+            key in cells
+            and key in tags
+            and tags[key][0] in ("paper", "code")
+            and defaults.get(key) is not None
+        ):
+            values = sorted(set(cells[key].dropna().tolist()))
+            if values and values != [defaults[key]]:
+                shown = values[0] if len(values) == 1 else values
+                changed.append(f"{key}={shown} [ours; {tags[key][0]}: {defaults[key]}]")
+    if not changed:
+        return ""
+    return "Set for this budget, not the published value: " + ", ".join(changed) + "."
 
 
 def save(fig, name: str, figure_dir: Path, caption: str) -> list[str]:

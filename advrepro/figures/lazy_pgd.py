@@ -4,9 +4,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Rectangle
 
-from advrepro.experiments.lazy_pgd import NAME, PANELS, panel_rows
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.lazy_pgd import (
+    MIN_ACCURACY,
+    NAME,
+    PANELS,
+    Panel,
+    cell_table,
+    crossing_points,
+    describe,
+    panel_rows,
+)
+from advrepro.figures import departures_note, inferred_note, panels, save, settings
 
 LABELS = {
     "d": "input dimension d",
@@ -37,24 +47,35 @@ def edges(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[values[0] ** 2 / mids[0]], mids, [values[-1] ** 2 / mids[-1]]])
 
 
-def heat(ax, frame: pd.DataFrame, x: str, y: str):
-    table = frame.groupby([y, x])["robust_test_acc"].mean().unstack(x)
-    xs, ys = table.columns.to_numpy(dtype=float), table.index.to_numpy(dtype=float)
+def heat(ax, frame: pd.DataFrame, panel: Panel):
+    """Robust test accuracy per (across, threshold) cell, written in it; untrained cells hatched grey instead."""
+    table = cell_table(frame, panel)
+    robust = table.pivot(index=panel.threshold, columns=panel.across, values="robust")
+    trained = table.pivot(index=panel.threshold, columns=panel.across, values="trained").astype(bool)
+    clean = table.pivot(index=panel.threshold, columns=panel.across, values="clean")
+    xs, ys = robust.columns.to_numpy(dtype=float), robust.index.to_numpy(dtype=float)
+    x_edges, y_edges = edges(xs), edges(ys)
     mesh = ax.pcolormesh(
-        edges(xs), edges(ys), table.to_numpy(), vmin=0, vmax=1, cmap="viridis", shading="flat"
+        x_edges, y_edges, robust.where(trained).to_numpy(), vmin=0, vmax=1, cmap="viridis", shading="flat"
     )
-    for (i, yv), (j, xv) in ((a, b) for a in enumerate(ys) for b in enumerate(xs)):
-        value = table.iat[i, j]
-        if np.isfinite(value):
-            ax.text(
-                xv,
-                yv,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=6,
-                color="w" if value < 0.6 else "k",
+    for i, j in np.argwhere(robust.notna().to_numpy()):
+        if trained.iat[i, j]:
+            value = robust.iat[i, j]
+            text, color = f"{value:.2f}", "w" if value < 0.6 else "k"
+        else:
+            ax.add_patch(
+                Rectangle(
+                    (x_edges[j], y_edges[i]),
+                    x_edges[j + 1] - x_edges[j],
+                    y_edges[i + 1] - y_edges[i],
+                    facecolor="0.85",
+                    edgecolor="0.55",
+                    hatch="///",
+                    lw=0,
+                )
             )
+            text, color = f"clean\n{clean.iat[i, j]:.2f}", "0.2"
+        ax.text(xs[j], ys[i], text, ha="center", va="center", fontsize=5.5, color=color)
     ax.set(xscale="log", yscale="log")
     return mesh, xs
 
@@ -69,25 +90,41 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         return []
     fig, axes = panels(len(shown), width=4.8, height=3.8)
     for ax, (name, frame) in zip(axes, shown.items(), strict=True):
-        across, threshold, fixed, symbol = PANELS[name][:4]
-        mesh, xs = heat(ax, frame, across, threshold)
+        panel = PANELS[name]
+        mesh, xs = heat(ax, frame, panel)
         ax.plot(
-            xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{symbol} = 1/√{'m' if across == 'width' else across}"
+            xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{panel.symbol} = 1/√{panel.scale} (the paper's line)"
         )
-        title = ", ".join(f"{k}={frame[k].iloc[0]:g}" for k in fixed)
+        table = cell_table(frame, panel)
+        points = crossing_points(table, panel, table["robust"].to_numpy())
+        ax.plot(
+            list(points),
+            list(points.values()),
+            "wo--",
+            mec="k",
+            ms=4,
+            lw=1,
+            label="measured: robust accuracy = 1/2 (trained cells)",
+        )
         ax.set(
-            xlabel=LABELS[across],
-            ylabel=LABELS[threshold],
-            title=f"{title}, n_train={frame['train_size'].iloc[0]}",
+            xlabel=LABELS[panel.across],
+            ylabel=LABELS[panel.threshold],
+            title=f"{name}: {describe(frame, panel)}, n_train={frame['train_size'].iloc[0]}",
         )
-        ax.legend(fontsize=7, loc="upper left")
-    fig.colorbar(mesh, ax=axes, label="robust test accuracy")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    bar = fig.colorbar(mesh, ax=axes, label="robust test accuracy")
+    constant = float(rows["constant_acc"].iloc[0])
+    for level in (constant, 1 - constant):
+        bar.ax.axhline(level, color="r", lw=1)
     caption = (
         "Fig. 4: robust test accuracy (ℓ2 PGD, the training attack; step α = 2.5ε/pgd_steps unless pgd_step_size "
-        "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. A model "
-        "predicting −1 everywhere scores 0.46. "
+        "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. Hatched "
+        f"grey: not trained (clean test accuracy < {MIN_ACCURACY:g}, written in the cell): no robustness result and "
+        f"no claim. Red ticks on the colour bar: a constant predictor ({constant:.3f} and {1 - constant:.3f}). "
         + settings(cells, SETTINGS)
         + ". "
+        + departures_note(NAME, cells, SETTINGS)
+        + " "
         + inferred_note(NAME, ["d", "eps", "width", "radius", "train_subset", "pgd_steps", "max_epochs"])
     )
     return save(fig, f"{NAME}_fig4", figure_dir, caption)
