@@ -208,7 +208,8 @@ def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(proj
 def test_adversarial_training_benchmark_compares_the_batched_model_with_a_per_model_loop():
     from advrepro.bench import bench_adversarial_training
 
-    batched, looped = bench_adversarial_training(quick=True)
-    assert batched["method"].startswith("one batched model") and looped["method"] == "per-model loop"
+    batched, looped, code = bench_adversarial_training(quick=True)
+    assert batched["method"].startswith("one batched model") and looped["method"].startswith("per-model loop")
+    assert "32" in code["method"] and code["setting"] == batched["setting"]
     assert batched["setting"] == looped["setting"] and looped["ratio_to_loop"] == 1.0
     assert batched["pgd_step_examples_per_second"] > 0 and batched["share_of_matmul_peak"] > 0
