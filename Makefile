@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RESULTS ?= results
+SCALE   ?= default
 
-.PHONY: install figures test lint bench clean
+.PHONY: install figures test test-gpu lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +18,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 figures: $(STAMP)
-	$(BIN)/advrepro run all results_dir=$(RESULTS)
+	$(BIN)/advrepro run all results_dir=$(RESULTS) scale=$(SCALE)
 	$(BIN)/advrepro report --results-dir $(RESULTS) $(if $(filter results,$(RESULTS)),--readme README.md)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# On a GPU box: every experiment at scale=smoke on CUDA against the CPU (tests/test_gpu.py).
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -m gpu
 
 lint: $(STAMP)
 	$(BIN)/ruff check advrepro tests scripts

@@ -1,6 +1,7 @@
 """The `advrepro` command: a thin Typer layer that hands Hydra overrides to plain functions."""
 
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -13,6 +14,9 @@ import typer
 from advrepro.errors import UserError
 from advrepro.signals import deferred_interrupts
 
+# A write the machine refuses (full disk, quota, read-only, permissions): the user's to fix, said in one line.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -22,7 +26,18 @@ app = typer.Typer(
 OVERRIDES_HELP = (
     "Hydra overrides KEY=VALUE, e.g. d=300 width=3000 scale=smoke device=cpu seed=1 results_dir=out. "
     "With -m, comma lists sweep the product (d=100,1000). hydra/launcher=joblib|submitit_local|submitit_slurm "
-    "sends the cells to a Hydra launcher."
+    "sends the cells to a Hydra launcher, one job per batch group."
+)
+RUN_HELP = (
+    "Run an experiment's cells (skipping complete ones), aggregate them, update claims.csv, draw figures.\n\n"
+    "Which cells: with no experiment key (only where/how keys such as results_dir, device, scale, progress, or "
+    "seed) the preset grids of scale=smoke|default|paper, as `make figures` runs them; with keys, exactly one cell: "
+    "the config's defaults, then the scale's budget (the settings all its grids fix, such as runs or epochs), then "
+    "the keys given; with -m, the product of the values given. --dry-run lists them, grouped into the batches "
+    "trained together, with their state and the cost of the missing ones.\n\n"
+    "Outputs: the preset grids of the results directory's reference scale write its top level (what `make figures` "
+    "writes); another scale's grids write RESULTS/scale-SCALE/, any other command RESULTS/adhoc/EXPERIMENT/LABEL/. "
+    "All of them share the cells in RESULTS/runs/."
 )
 
 
@@ -43,6 +58,15 @@ def user_errors():
     except KeyboardInterrupt:
         typer.echo("advrepro: interrupted; complete cells are kept, run the same command to resume", err=True)
         raise typer.Exit(130) from None
+    except OSError as err:
+        if err.errno not in WRITE_ERRORS:
+            raise
+        typer.echo(
+            f"advrepro: error: cannot write {err.filename or 'results'}: {err.strerror}; complete cells are kept, "
+            "rerun the same command to resume",
+            err=True,
+        )
+        raise typer.Exit(2) from None
 
 
 def _figure_dir(results_dir: str | Path) -> Path:
@@ -109,7 +133,7 @@ def list_experiments(
                 typer.echo(f"    {name:<22} {meaning}")
 
 
-@app.command()
+@app.command(help=RUN_HELP)
 def run(
     experiment: Annotated[
         str,
@@ -119,10 +143,13 @@ def run(
     multirun: Annotated[bool, typer.Option("--multirun", "-m", help="Sweep comma-separated values.")] = False,
     force: Annotated[bool, typer.Option(help="Recompute cells that are already complete.")] = False,
     plot: Annotated[bool, typer.Option(help="Draw the figures afterwards.")] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="List the cells, their batches, state and cost; compute nothing."),
+    ] = False,
 ):
-    """Run an experiment's cells (skipping complete ones), aggregate them, update claims.csv, draw figures."""
     from advrepro.experiments import EXPERIMENTS, get
-    from advrepro.sweep import execute, plan, split_for_all
+    from advrepro.sweep import describe_plan, execute, plan, split_for_all
 
     with user_errors():
         with deferred_interrupts():
@@ -130,15 +157,20 @@ def run(
                 requests = split_for_all(list(EXPERIMENTS.values()), overrides or [])
             else:
                 requests = {get(experiment).name: overrides or []}
-            plans = [(get(name), *plan(get(name), own, multirun)) for name, own in requests.items()]
-        for exp, cells, parsed in plans:
-            summary = execute(exp, cells, parsed, force)
+            plans = [plan(get(name), own, multirun) for name, own in requests.items()]
+        if dry_run:
+            for request in plans:
+                typer.echo(describe_plan(request))
+            return
+        for request in plans:
+            exp = request.experiment
+            summary = execute(request, force)
             typer.echo(
                 f"{exp.name}: {summary['cells']} cells ({summary['computed']} computed) in "
-                f"{summary['seconds']:.1f} s -> {summary['results_dir']}/{exp.name}.csv"
+                f"{summary['seconds']:.1f} s -> {summary['outputs']}/{exp.name}.csv"
             )
             if plot:
-                for path in draw(exp.name, summary["results_dir"]):
+                for path in draw(exp.name, summary["outputs"]):
                     if path.endswith(".png"):
                         typer.echo(f"  figure: {path}")
             if len(summary["claims"]):
@@ -198,7 +230,8 @@ def config(
                 ("override", "set on the command line") if key in parsed.keys else tags.get(key, ("", ""))
             )
             typer.echo(f"{key + ':':<14} {value!s:<10} # [{tag}] {note}")
-        cells, _ = plan(exp, overrides or [], multirun=True)
+        request = plan(exp, overrides or [], multirun=True)
+        cells = request.cells
         estimate = estimate_seconds(exp, cells, plain["results_dir"])
         cost = (
             ""
@@ -206,9 +239,8 @@ def config(
             else f", roughly {estimate[0] / 60:.0f} min on the device of the "
             f"{estimate[1]} cells measured in {plain['results_dir']} (a cost model, not a promise)"
         )
-        typer.echo(
-            f"# scale={plain['scale']} runs {len(cells)} cells{cost}; its grids (axes you set replace theirs):"
-        )
+        which = f"the preset grids of scale={request.scale}" if request.preset else "the keys given"
+        typer.echo(f"# this command runs {len(cells)} cells ({which}){cost}; scale={request.scale}'s grids:")
         for grid in plain["grids"][plain["scale"]]:
             typer.echo("  - " + ", ".join(f"{k}: {v}" for k, v in grid.items()))
 

@@ -18,9 +18,7 @@ class Experiment:
     computed together by run_batch(cfgs, device) -> rows of each; canonical(config) sets keys that cannot change
     what a cell computes to one value (so such cells are one cell); `figure_module` holds
     plot(rows, cells, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing;
-    `columns` documents every column of rows.csv (name -> meaning, with the unit); `sets` maps a key to the key
-    whose value it sets (lazy-pgd's C0 sets R = C0/√m when radius is null), so that a user giving the first also
-    replaces the preset grid's axis of the second.
+    `columns` documents every column of rows.csv (name -> meaning, with the unit).
     """
 
     name: str
@@ -36,7 +34,6 @@ class Experiment:
     run_batch: Callable[[list[Any], torch.device], list[pd.DataFrame]] | None = None
     canonical: Callable[[dict[str, Any]], dict[str, Any]] = dict
     columns: dict[str, str] = dataclasses.field(default_factory=dict)
-    sets: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def compute(self, configs: list[Any], device: torch.device) -> list[pd.DataFrame]:
         """Rows of each config: one batched model when the experiment has run_batch, else one cell at a time."""

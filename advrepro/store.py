@@ -1,7 +1,11 @@
 """Results on disk: one directory per sweep cell, written atomically, complete only once `meta.json` is.
 
-Layout: RESULTS/runs/EXPERIMENT/HASH/{config.yaml, rows.csv, meta.json}; aggregates RESULTS/EXPERIMENT.csv
-(all rows), RESULTS/EXPERIMENT.cells.csv (one row per cell: its config and meta) and RESULTS/claims.csv.
+Layout of a results directory RESULTS:
+- RESULTS/runs/EXPERIMENT/HASH/{config.yaml, rows.csv, meta.json}: the cells, a cache shared by every command;
+- RESULTS/advrepro.json: the results format and the reference scale (the scale of the first preset-grid run);
+- outputs (aggregates EXPERIMENT.csv and EXPERIMENT.cells.csv, claims.csv, figures/) of the reference scale's preset
+  grids at the top level (what `make figures` writes and the README embeds), of another scale's preset grids under
+  RESULTS/scale-SCALE/, and of any other command under RESULTS/adhoc/EXPERIMENT/LABEL/ (`outputs_dir`).
 """
 
 import hashlib
@@ -15,6 +19,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 FLOAT_FORMAT = "%.9g"
+FORMAT = 2  # the layout above; a results directory marked with another format is refused, not mixed
+MARKER = "advrepro.json"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -65,12 +71,24 @@ def read_meta(directory: Path) -> dict[str, Any] | None:
 
 
 def write_cell(directory: Path, config: dict[str, Any], rows: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """config.yaml and rows.csv first, meta.json (with the rows' checksum) last: the completion mark."""
+    """config.yaml and rows.csv first, meta.json (with the rows' checksum) last: the completion mark. A failed
+    write removes the cell's files again."""
     data = csv_bytes(rows)
-    atomic_write_bytes(directory / "config.yaml", OmegaConf.to_yaml(config).encode())
-    atomic_write_bytes(directory / "rows.csv", data)
     meta = {**meta, "rows": len(rows), "rows_sha256": hashlib.sha256(data).hexdigest()}
-    atomic_write_bytes(directory / "meta.json", json.dumps(meta, indent=2, default=str).encode())
+    files = {
+        "config.yaml": OmegaConf.to_yaml(config).encode(),
+        "rows.csv": data,
+        "meta.json": json.dumps(meta, indent=2, default=str).encode(),
+    }
+    try:
+        for name, content in files.items():
+            atomic_write_bytes(directory / name, content)
+    except (
+        OSError
+    ):  # a full disk, say: leave no part of the cell behind (it is missing, and recomputed next time)
+        for name in files:
+            (directory / name).unlink(missing_ok=True)
+        raise
 
 
 def file_sha256(path: Path) -> str | None:
@@ -123,3 +141,58 @@ def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame
     merged = pd.concat([old[old["experiment"] != experiment], claims], ignore_index=True)
     atomic_write_csv(path, merged)
     return path
+
+
+def cell_status(directory: Path) -> str:
+    """complete (meta.json matches rows.csv), corrupted (meta.json there but unreadable or not matching), missing."""
+    if read_meta(directory) is not None:
+        return "complete"
+    return "corrupted" if (directory / "meta.json").exists() else "missing"
+
+
+def read_marker(results_dir: str | Path) -> dict[str, Any]:
+    try:
+        marker = json.loads((Path(results_dir) / MARKER).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        marker = {"format": "unreadable"}
+    return marker if isinstance(marker, dict) else {"format": "unreadable"}
+
+
+def check_results_dir(results_dir: str | Path) -> None:
+    """UserError (nothing written) when results_dir cannot hold results: a path that is not a directory, a
+    directory this user cannot write, or one written in another results format."""
+    from advrepro.errors import UserError
+
+    path = Path(results_dir)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        raise UserError(f"results_dir {path} is not a directory ({existing} is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"results_dir {path} is not writable ({existing} does not allow writing)")
+    found = read_marker(path).get("format", FORMAT)
+    if found != FORMAT:
+        raise UserError(
+            f"results_dir {path} holds results format {found}, this advrepro writes format {FORMAT}: "
+            "choose another results_dir (or move the old one away)"
+        )
+
+
+def outputs_dir(results_dir: str | Path, scale: str, preset: bool, label: str) -> Path:
+    """Where a command's aggregates, claims and figures go (the module docstring's layout); the reference scale is
+    the recorded one, or `scale` when none is recorded yet."""
+    if not preset:
+        return Path(results_dir) / "adhoc" / label
+    reference = read_marker(results_dir).get("reference_scale", scale)
+    return Path(results_dir) if scale == reference else Path(results_dir) / f"scale-{scale}"
+
+
+def mark_results_dir(results_dir: str | Path, scale: str, preset: bool) -> None:
+    """Write the marker on first use; the first preset-grid run sets the reference scale."""
+    marker = read_marker(results_dir)
+    wanted = {"format": FORMAT, **marker}
+    if preset and "reference_scale" not in marker:
+        wanted["reference_scale"] = scale
+    if wanted != marker:
+        atomic_write_bytes(Path(results_dir) / MARKER, json.dumps(wanted, indent=2, sort_keys=True).encode())

@@ -1,14 +1,22 @@
 """From `advrepro run EXPERIMENT [OVERRIDES]` to complete cells: plan, execute (resumably), aggregate.
 
-A cell is one resolved config. The scale preset (`scale=smoke|default|paper`) gives grids of cells; a key the
-user sets, pinned or swept with -m, replaces that grid axis (and the axis of the key it sets, `Experiment.sets`). Cells run in this process, or through any Hydra
-launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`), with the same task function.
+A cell is one resolved config. The planning rule (README, `advrepro run --help`):
+- no experiment key given (only where/how keys such as results_dir, device, scale, or seed): the preset grids of
+  `scale` (smoke, default, paper), as `make figures` runs them;
+- keys given without -m: exactly one cell, the config's defaults, then the scale's budget (the settings every grid of
+  the scale fixes to one value, such as runs or epochs), then the keys given;
+- with -m: the product of the values given, each cell built the same way.
+Cells run in this process, or through any Hydra launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`)
+with one job per batch group (cells that differ only in the experiment's batch_keys train as one model).
+Outputs go where `store.outputs_dir` says: the reference outputs only from the reference scale's preset grids.
 """
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -16,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from hydra import initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -25,6 +34,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from advrepro import store
 from advrepro.claims import COLUMNS
 from advrepro.config import (
+    NON_IDENTITY_KEYS,
     ParsedOverrides,
     compose,
     config_dir,
@@ -60,6 +70,10 @@ def build_config(experiment: Experiment, plain: dict[str, Any]) -> Any:
         raise UserError(str(err).splitlines()[0]) from err
 
 
+# Keys that keep a command on the preset grids: where and how its cells run, and the seed of every draw.
+PRESET_KEYS = frozenset((*NON_IDENTITY_KEYS, "seed"))
+
+
 def grid_cells(grids: list[dict[str, list]], user_keys: set[str]) -> list[dict[str, Any]]:
     """The union over grids of each grid's product, without the axes the user set."""
     cells: list[dict[str, Any]] = []
@@ -67,6 +81,44 @@ def grid_cells(grids: list[dict[str, list]], user_keys: set[str]) -> list[dict[s
         axes = {k: list(v) if isinstance(v, list) else [v] for k, v in grid.items() if k not in user_keys}
         cells += [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
     return cells
+
+
+def budget(grids: list[dict[str, list]]) -> dict[str, Any]:
+    """The settings every grid of a scale fixes to the same single value (runs, epochs, training subset, …)."""
+    single = [{k: v[0] for k, v in g.items() if isinstance(v, list) and len(v) == 1} for g in grids]
+    return (
+        {k: v for k, v in single[0].items() if all(k in s and s[k] == v for s in single[1:])}
+        if single
+        else {}
+    )
+
+
+def adhoc_label(parsed: ParsedOverrides) -> str:
+    """A directory name for a command's own outputs, from the experiment keys it gave (readable, hashed if long):
+    `d=100_eps=0.1,0.3` for d=100 and -m eps=0.1,0.3."""
+    swept = [
+        f"{axis[0].split('=')[0]}={','.join(o.split('=', 1)[1] for o in axis)}" for axis in parsed.sweeps
+    ]
+    given = sorted(o for o in parsed.pinned + swept if o.split("=")[0].lstrip("+~") not in PRESET_KEYS)
+    text = re.sub(r"[^A-Za-z0-9=.,+_-]+", "-", "_".join(given))
+    return text if len(text) <= 60 else f"{text[:60]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a command will do: its cells, whether they are the preset grids, and where its outputs go."""
+
+    experiment: Experiment
+    cells: list[Cell]
+    parsed: ParsedOverrides
+    preset: bool
+    scale: str
+    results_dir: Path
+    outputs: Path
+
+    @property
+    def launcher(self) -> str | None:
+        return next((o.split("=", 1)[1] for o in self.parsed.hydra if o.startswith("hydra/launcher=")), None)
 
 
 def split_for_all(experiments: list[Experiment], overrides: list[str]) -> dict[str, list[str]]:
@@ -87,14 +139,16 @@ def split_for_all(experiments: list[Experiment], overrides: list[str]) -> dict[s
     }
 
 
-def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[list[Cell], ParsedOverrides]:
-    """Every cell of the request, composed and validated before anything runs or is written."""
+def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> Plan:
+    """Every cell of the request (the module docstring's rule), composed and validated, and the results directory
+    checked, before anything runs or is written."""
     parsed = parse_overrides(overrides, multirun)
     base = to_plain(compose(experiment.name, parsed.pinned))
     if base["scale"] not in base["grids"]:
         raise UserError(f"unknown scale '{base['scale']}' (choose one of: {', '.join(base['grids'])})")
-    user_keys = parsed.keys | {experiment.sets[k] for k in parsed.keys if k in experiment.sets}
-    grid = grid_cells(base["grids"][base["scale"]], user_keys)
+    preset = parsed.keys <= PRESET_KEYS
+    grids = base["grids"][base["scale"]]
+    grid = grid_cells(grids if preset else [budget(grids)], parsed.keys)
     cells: dict[str, Cell] = {}
     for swept in itertools.product(*parsed.sweeps):
         composed = without_grids(
@@ -111,7 +165,31 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> tuple[
     results_dirs = {c.plain["results_dir"] for c in cells.values()}
     if len(results_dirs) != 1:
         raise UserError("one run writes to one results_dir: do not sweep results_dir")
-    return list(cells.values()), parsed
+    results_dir = Path(results_dirs.pop())
+    store.check_results_dir(results_dir)
+    if parsed.hydra:
+        check_launcher(experiment, parsed)
+    outputs = store.outputs_dir(
+        results_dir, base["scale"], preset, f"{experiment.name}/{adhoc_label(parsed)}" if not preset else ""
+    )
+    return Plan(experiment, list(cells.values()), parsed, preset, base["scale"], results_dir, outputs)
+
+
+def check_launcher(experiment: Experiment, parsed: ParsedOverrides) -> None:
+    """Hydra's own overrides compose (an unknown launcher is one line, not a traceback)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    try:
+        compose(experiment.name, parsed.hydra + parsed.pinned, with_hydra=True)
+    except UserError as err:
+        launcher = next((o.split("=", 1)[1] for o in parsed.hydra if o.startswith("hydra/launcher=")), None)
+        if launcher is None or f"hydra/launcher/{launcher}" not in str(err):
+            raise
+        with initialize_config_dir(
+            config_dir=str(config_dir()), version_base="1.3", job_name=experiment.name
+        ):
+            known = GlobalHydra.instance().config_loader().get_group_options("hydra/launcher")
+        raise UserError(f"unknown launcher '{launcher}' (installed: {', '.join(sorted(known))})") from err
 
 
 def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
@@ -150,9 +228,34 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
     return digests
 
 
-def execute_cell(cfg: DictConfig | dict[str, Any], force: bool = False) -> str:
-    """The task function (in-process or under a Hydra launcher): compute one cell unless already complete."""
-    return execute_cells([cfg], force)[0]
+def execute_job(cfg: DictConfig | dict[str, Any], force: bool = False) -> list[str]:
+    """The task function (in-process or under a Hydra launcher): one batch group, given as its first cell's config
+    plus `batch`, the batch-key values of every member (absent for a group of one); computes the missing ones."""
+    plain = to_plain(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
+    members = plain.pop("batch", None) or [{}]
+    return execute_cells([{**plain, **member} for member in members], force)
+
+
+def grammar(value: Any) -> str:
+    """A scalar in Hydra's override grammar, for the values inside `+batch=[{…}]`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"'{value}'"
+    return repr(value)
+
+
+def job_overrides(experiment: Experiment, group: list[Cell]) -> list[str]:
+    """A launcher job for a batch group: the first cell's overrides, and `+batch` listing each member's batch keys."""
+    if len(group) == 1:
+        return group[0].overrides
+    members = [
+        "{" + ",".join(f"{k}:{grammar(c.plain[k])}" for k in experiment.batch_keys if k in c.plain) + "}"
+        for c in group
+    ]
+    return [*group[0].overrides, f"+batch=[{','.join(members)}]"]
 
 
 def batches(experiment: Experiment, cells: list[Cell]) -> list[list[Cell]]:
@@ -165,8 +268,8 @@ def batches(experiment: Experiment, cells: list[Cell]) -> list[list[Cell]]:
 
 
 def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: list[list[str]], force: bool):
-    """Hand the planned cells to the Hydra launcher the user named (joblib, submitit_local, submitit_slurm)."""
-    from hydra import initialize_config_dir
+    """Hand the planned jobs (one per batch group) to the Hydra launcher the user named (joblib, submitit_local,
+    submitit_slurm)."""
     from hydra._internal.callbacks import Callbacks
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -180,7 +283,7 @@ def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: 
         HydraConfig.instance().set_config(cfg)
         context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
         launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=context, task_function=partial(execute_cell, force=force), config=cfg
+            hydra_context=context, task_function=partial(execute_job, force=force), config=cfg
         )
         returns = launcher.launch(jobs, initial_job_idx=0)
     failed = [r for r in returns if r.status != JobStatus.COMPLETED]
@@ -188,13 +291,13 @@ def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: 
         raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed; first: {failed[0].return_value!r}")
 
 
-def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def aggregate(experiment: Experiment, cells: list[Cell], outputs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device).
 
     The aggregates are rewritten only when the set of cells or their contents changed: a stamp beside them lists
     each cell's digest and rows checksum, and the aggregates' own checksums."""
     results = Path(cells[0].plain["results_dir"])
-    paths = (results / f"{experiment.name}.csv", results / f"{experiment.name}.cells.csv")
+    paths = (outputs / f"{experiment.name}.csv", outputs / f"{experiment.name}.cells.csv")
     metas = []
     for cell in cells:
         meta = store.read_meta(store.cell_dir(results, experiment.name, cell.digest))
@@ -202,7 +305,7 @@ def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, 
             raise RuntimeError(f"cell {cell.digest} has no complete result in {results}")
         metas.append(meta)
     stamp = {"cells": [[c.digest, m["rows_sha256"]] for c, m in zip(cells, metas, strict=True)]}
-    if store.read_stamp(results, experiment.name, paths) == stamp:
+    if store.read_stamp(outputs, experiment.name, paths) == stamp:
         return pd.read_csv(paths[0]), pd.read_csv(paths[1])
     frames, summaries = [], []
     for cell, meta in zip(cells, metas, strict=True):
@@ -223,52 +326,103 @@ def aggregate(experiment: Experiment, cells: list[Cell]) -> tuple[pd.DataFrame, 
     rows, summary = pd.concat(frames, ignore_index=True), pd.DataFrame(summaries)
     store.atomic_write_csv(paths[0], rows)
     store.atomic_write_csv(paths[1], summary)
-    store.write_stamp(results, experiment.name, paths, stamp)
+    store.write_stamp(outputs, experiment.name, paths, stamp)
     return rows, summary
 
 
-def execute(experiment: Experiment, cells: list[Cell], parsed: ParsedOverrides, force: bool = False) -> dict:
-    """Compute the missing cells, aggregate, update claims.csv; returns a summary for the CLI."""
-    results_dir = cells[0].plain["results_dir"]
+def execute(request: Plan, force: bool = False) -> dict:
+    """Compute the missing cells (batch groups together), aggregate, update claims.csv in the plan's outputs."""
+    experiment, cells = request.experiment, request.cells
     todo = [
         c
         for c in cells
-        if force or store.read_meta(store.cell_dir(results_dir, experiment.name, c.digest)) is None
+        if force
+        or store.cell_status(store.cell_dir(request.results_dir, experiment.name, c.digest)) != "complete"
     ]
+    store.mark_results_dir(request.results_dir, request.scale, request.preset)
     clock = time.perf_counter()
-    if any(o.startswith("hydra/launcher=") for o in parsed.hydra):
+    groups = batches(experiment, todo)
+    if request.launcher is not None:
         if todo:
-            launch_with_hydra(experiment, parsed.hydra, [c.overrides for c in todo], force)
+            launch_with_hydra(
+                experiment, request.parsed.hydra, [job_overrides(experiment, g) for g in groups], force
+            )
     else:
         show = None if cells[0].plain["progress"] else True
         with (
             logging_redirect_tqdm(),
             tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
         ):
-            for group in batches(experiment, todo):
+            for group in groups:
                 execute_cells([cell.plain for cell in group], force)
                 progress.update(len(group))
-    rows, summary = aggregate(experiment, cells)
+    rows, summary = aggregate(experiment, cells, request.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
-    store.update_claims(results_dir, experiment.name, claims)
+    store.update_claims(request.outputs, experiment.name, claims)
     return {
         "experiment": experiment.name,
         "cells": len(cells),
         "computed": len(todo),
-        "results_dir": results_dir,
+        "outputs": request.outputs,
         "seconds": time.perf_counter() - clock,
         "claims": claims,
     }
 
 
+def describe_plan(request: Plan) -> str:
+    """`--dry-run`: the cells in the batches they would train in, each complete / missing / corrupted, and the
+    estimated cost of the missing ones; nothing is computed or written."""
+    experiment = request.experiment
+    defaults = identity(without_grids_plain(experiment))
+    status = {
+        c.digest: store.cell_status(store.cell_dir(request.results_dir, experiment.name, c.digest))
+        for c in request.cells
+    }
+    missing = [c for c in request.cells if status[c.digest] != "complete"]
+    counts = {word: sum(v == word for v in status.values()) for word in ("complete", "missing", "corrupted")}
+    estimate = estimate_seconds(experiment, missing, request.results_dir)
+    if not missing:
+        cost = "nothing to compute"
+    elif estimate is None:
+        cost = "no measured cells to estimate their cost from"
+    else:
+        cost = f"roughly {estimate[0] / 60:.1f} min on the device of the {estimate[1]} cells measured"
+    groups = batches(experiment, request.cells)
+    lines = [
+        f"{experiment.name}: {len(request.cells)} cells in {len(groups)} batches "
+        f"({'the preset grids of scale=' + request.scale if request.preset else 'the keys given'}): "
+        + ", ".join(f"{n} {word}" for word, n in counts.items())
+        + f"; the missing ones: {cost}. Outputs -> {request.outputs}"
+    ]
+    for number, group in enumerate(groups, 1):
+        lines.append(
+            f"  batch {number} ({len(group)} cells, trained together)"
+            if len(group) > 1
+            else f"  batch {number}"
+        )
+        for cell in group:
+            changed = {k: v for k, v in identity(cell.plain).items() if defaults.get(k) != v}
+            settings = " ".join(f"{k}={v}" for k, v in changed.items()) or "(the config's defaults)"
+            lines.append(f"    {status[cell.digest]:<9} {cell.digest}  {settings}")
+    return "\n".join(lines)
+
+
+def without_grids_plain(experiment: Experiment) -> dict[str, Any]:
+    """The experiment's config with no override, as plain values."""
+    return to_plain(without_grids(compose(experiment.name)))
+
+
 def estimate_seconds(
     experiment: Experiment, cells: list[Cell], results_dir: str | Path
 ) -> tuple[float, int] | None:
-    """Rough cost of `cells`: Σ work(cell) × the median seconds per unit of work over the cells already measured in
-    results_dir (from EXPERIMENT.cells.csv). None when nothing has been measured yet."""
-    measured_path = Path(results_dir) / f"{experiment.name}.cells.csv"
-    if not measured_path.is_file():
+    """Rough cost of `cells`: Σ work(cell) × the median seconds per unit of work over the complete cells of this
+    experiment in results_dir (their meta.json and config.yaml). None when nothing has been measured yet."""
+    rates = []
+    for directory in sorted((Path(results_dir) / "runs" / experiment.name).glob("*")):
+        meta = store.read_meta(directory)
+        if meta is not None:
+            config = OmegaConf.to_container(OmegaConf.load(directory / "config.yaml"))
+            rates.append(meta["wall_time_s"] / experiment.work(config))
+    if not rates:
         return None
-    measured = pd.read_csv(measured_path)
-    rates = [row["wall_time_s"] / experiment.work(row) for row in measured.to_dict("records")]
-    return float(pd.Series(rates).median()) * sum(experiment.work(c.plain) for c in cells), len(measured)
+    return float(pd.Series(rates).median()) * sum(experiment.work(c.plain) for c in cells), len(rates)

@@ -1,7 +1,10 @@
-"""Synthetic rows for the claim tests: each builder writes an experiment's rows.csv columns from chosen exponents
-and rates, so a test can make a claim hold or fail on purpose."""
+"""Test helpers, in one place (no test module imports another). Synthetic rows for the claim tests: each builder
+writes an experiment's rows.csv columns from chosen exponents and rates, so a test can make a claim hold or fail on
+purpose; and where a run's outputs are."""
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -256,3 +259,10 @@ def assert_columns_documented(results, experiment: str) -> None:
 
     written = set(pd.read_csv(results / f"{experiment}.csv", nrows=1).columns) - {"cell"}
     assert written == set(get(experiment).columns), written ^ set(get(experiment).columns)
+
+
+def outputs_of(result, experiment: str) -> Path:
+    """Where a run put its aggregates, claims and figures: the directory its `-> DIR/EXPERIMENT.csv` line names."""
+    match = re.search(rf"-> (\S+)/{re.escape(experiment)}\.csv", result.stdout)
+    assert match, result.stdout
+    return Path(match[1])

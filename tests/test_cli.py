@@ -12,7 +12,7 @@ from advrepro import store
 from advrepro.claims import VERDICTS
 from advrepro.experiments import get
 from advrepro.report import BENCH_BEGIN, BENCH_END, README_BEGIN, README_END
-from tests.helpers import assert_columns_documented
+from tests.helpers import assert_columns_documented, outputs_of
 
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
 
@@ -83,17 +83,7 @@ def test_resume_skips_complete_cells_and_force_recomputes(cli, results):
 
 
 def test_unchanged_rerun_keeps_aggregates_and_figures_and_a_change_redoes_them(cli, results):
-    args = (
-        "run",
-        "random-net",
-        *SMOKE,
-        f"results_dir={results}",
-        "activation=relu",
-        "-m",
-        "d=20",
-        "width=50,60",
-        "depth=1",
-    )
+    args = ("run", "random-net", *SMOKE, f"results_dir={results}")
     assert cli(*args).exit_code == 0
     aggregate, figure = results / "random-net.csv", results / "figures" / "random-net_eta_vs_width.png"
     written = {p: p.stat().st_mtime_ns for p in (aggregate, figure)}
@@ -102,9 +92,10 @@ def test_unchanged_rerun_keeps_aggregates_and_figures_and_a_change_redoes_them(c
     figure.unlink()
     aggregate.write_text("tampered\n")
     assert cli(*args).exit_code == 0
-    assert figure.is_file() and len(pd.read_csv(aggregate)) == 2 * 4 * 8
-    assert cli(*args[:-4], "-m", "d=20", "width=50", "depth=1").exit_code == 0  # another set of cells
-    assert len(pd.read_csv(aggregate)) == 4 * 8
+    assert figure.is_file() and len(pd.read_csv(aggregate)) == 8 * 4 * 8 + 2 * 4 * 8
+    before = aggregate.read_bytes()
+    assert cli(*args, "seed=1").exit_code == 0  # another set of cells (the seed keeps the preset grids)
+    assert aggregate.read_bytes() != before and len(pd.read_csv(aggregate)) == 8 * 4 * 8 + 2 * 4 * 8
 
 
 def test_interrupted_or_corrupted_cell_is_not_taken_as_complete(cli, results, monkeypatch):
@@ -151,7 +142,7 @@ def test_multirun_sweeps_the_product(cli, results):
         "--no-plot",
     )
     assert result.exit_code == 0, result.stderr
-    cells = pd.read_csv(results / "random-net.cells.csv")
+    cells = pd.read_csv(outputs_of(result, "random-net") / "random-net.cells.csv")
     assert sorted(zip(cells["d"], cells["width"], strict=True)) == [(10, 30), (10, 40), (20, 30), (20, 40)]
 
 
@@ -239,7 +230,7 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     page = (results / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "<table" in page
     estimate = cli("config", "random-net", "scale=smoke", f"results_dir={results}").stdout
-    assert "runs 10 cells, roughly" in estimate  # a cost estimate from the measured cells
+    assert "runs 10 cells (the preset grids of scale=smoke), roughly" in estimate  # from the measured cells
 
 
 def test_run_all_gives_each_experiment_the_keys_it_has(cli, results):

@@ -11,7 +11,7 @@ from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, pe
 from advrepro.lazy import init_lazy_nets, logistic_loss, sgd_step
 from advrepro.nets import sphere
 from advrepro.seeding import generator
-from tests.helpers import assert_columns_documented
+from tests.helpers import assert_columns_documented, outputs_of
 
 
 def toy_data(n=96, d=9, seed=0):
@@ -157,10 +157,11 @@ def test_lazy_sgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     assert result.exit_code == 0, result.stderr
     import pandas as pd
 
-    assert_columns_documented(results, "lazy-sgd")
-    rows = pd.read_csv(results / "lazy-sgd.csv")
+    out = outputs_of(result, "lazy-sgd")
+    assert_columns_documented(out, "lazy-sgd")
+    rows = pd.read_csv(out / "lazy-sgd.csv")
     assert len(rows) == 2 * 2 * 2_115 and set(rows["C0"]) == {2.0, 10.0}
-    assert (results / "figures" / "lazy-sgd_fig3.png").is_file()
+    assert (out / "figures" / "lazy-sgd_fig3.png").is_file()
     kept = rows[rows["correct"]]
     assert ((kept["eta"] * kept["grad_norm"] - kept["delta_norm"]).abs() < 1e-5).all()
     assert rows.loc[~rows["correct"], "eta"].isna().all()  # misclassified: out of the means by default

@@ -1,6 +1,8 @@
 """Interrupted runs (SIGINT, SIGTERM), concurrent sweeps and damaged files: results equal an uninterrupted run's."""
 
+import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,3 +99,58 @@ def test_a_corrupted_cell_is_recomputed(tmp_path, reference):
     out = finished(advrepro(results))
     assert "(2 computed)" in out
     assert_same_results(results, reference)
+
+
+REPO = Path(__file__).resolve().parent.parent
+PROVENANCE = ["wall_time_s", "git_commit", "device"]
+
+
+def make_figures(results: Path) -> subprocess.Popen:
+    """`make figures` itself (all experiments at scale=smoke into `results`), in its own process group as a shell
+    would start it, so that a signal can go to make and everything below it, as Ctrl-C does."""
+    return subprocess.Popen(
+        ["make", "-s", "-C", str(REPO), "figures", f"RESULTS={results}", "SCALE=smoke"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def outputs(results: Path) -> dict[str, object]:
+    """Every aggregate CSV (provenance columns dropped from the per-cell tables), claims.csv and figure, by name."""
+    found: dict[str, object] = {}
+    for path in sorted(results.glob("*.csv")):
+        frame = pd.read_csv(path)
+        found[path.name] = frame.drop(columns=[c for c in PROVENANCE if c in frame]).to_csv(index=False)
+    for path in sorted((results / "figures").iterdir()):
+        if path.suffix in (".png", ".pdf", ".txt"):
+            found[f"figures/{path.name}"] = path.read_bytes()
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    shutil.which("make") is None or not (REPO / ".venv" / "bin" / "advrepro").exists(),
+    reason="needs make and the repository's .venv (made by `make test`)",
+)
+def test_interrupted_make_figures_reruns_to_the_same_csvs_and_figures(tmp_path):
+    reference, results = tmp_path / "reference", tmp_path / "results"
+    process = make_figures(reference)
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err
+    rng, stopped = random.Random(7), []
+    for _ in range(2):  # Ctrl-C at random points of the sweep, twice, then let it finish
+        process = make_figures(results)
+        time.sleep(rng.uniform(4.0, 15.0))
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=300)
+        stopped.append(process.returncode != 0)
+    assert any(stopped), "make figures finished before every interrupt: the test interrupted nothing"
+    process = make_figures(results)
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err
+    want, got = outputs(reference), outputs(results)
+    assert sorted(got) == sorted(want) and len(want) > 10
+    assert [name for name in want if got[name] != want[name]] == []
+    assert not list(results.rglob("*.tmp")), "a temporary file survived"

@@ -14,7 +14,7 @@ from advrepro.experiments.vardi_universal import (
     universal_perturbation,
 )
 from advrepro.nets import Net
-from tests.helpers import assert_columns_documented
+from tests.helpers import assert_columns_documented, outputs_of
 
 CPU = torch.device("cpu")
 
@@ -126,4 +126,4 @@ def test_vardi_cli_smoke_documents_its_columns(cli, results):
         "--no-plot",
     )
     assert result.exit_code == 0, result.stderr
-    assert_columns_documented(results, "vardi-universal")
+    assert_columns_documented(outputs_of(result, "vardi-universal"), "vardi-universal")

@@ -515,6 +515,5 @@ EXPERIMENT = Experiment(
     work=work,
     columns=COLUMNS,
     batch_keys=("eps", "radius", "C0"),
-    sets={"C0": "radius"},
     run_batch=run_batch,
 )

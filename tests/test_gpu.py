@@ -1,0 +1,48 @@
+"""CUDA: every experiment at scale=smoke on the GPU gives the CPU's results within a stated tolerance.
+
+Marked `gpu` and skipped where torch sees no CUDA device; on a GPU box run `make test-gpu` (pytest -m gpu). A tensor
+left on the wrong device fails loudly (torch refuses to mix devices), so a clean run also checks placement.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from advrepro.experiments import EXPERIMENTS
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA GPU (run `make test-gpu` on a GPU box)"
+    ),
+]
+
+# Float32 kernels differ between devices (summation order, TF32 off by default in torch): agreement is asked of
+# the bulk of the values, not of every one, since a value near a decision boundary (a flip, a crossing) may move.
+RTOL, SHARE = 1e-3, 0.99
+
+
+def agree(cpu: pd.Series, gpu: pd.Series) -> float:
+    """Share of rows where the two devices agree: equal for non-numbers, within RTOL (and 1e-6 absolute) else."""
+    if not pd.api.types.is_numeric_dtype(cpu) or pd.api.types.is_bool_dtype(cpu):
+        return float((cpu.astype(str) == gpu.astype(str)).mean())
+    a, b = cpu.to_numpy(float), gpu.to_numpy(float)
+    return float(np.mean(np.isclose(a, b, rtol=RTOL, atol=1e-6, equal_nan=True)))
+
+
+@pytest.mark.parametrize("experiment", list(EXPERIMENTS))
+def test_every_experiment_on_cuda_matches_the_cpu(cli, tmp_path, mnist_smoke, experiment):
+    outputs = {}
+    for device in ("cpu", "cuda"):
+        results = tmp_path / device
+        args = [a for a in mnist_smoke if not a.startswith("results_dir=")]
+        result = cli("run", experiment, *args, f"device={device}", f"results_dir={results}", "--no-plot")
+        assert result.exit_code == 0, result.stderr
+        outputs[device] = pd.read_csv(results / f"{experiment}.csv").drop(columns="cell")
+        devices = pd.read_csv(results / f"{experiment}.cells.csv")["device"]
+        assert devices.str.startswith(device).all()
+    cpu, gpu = outputs["cpu"], outputs["cuda"]
+    assert list(cpu.columns) == list(gpu.columns) and len(cpu) == len(gpu)
+    shares = {column: agree(cpu[column], gpu[column]) for column in cpu.columns}
+    assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
