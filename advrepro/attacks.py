@@ -15,7 +15,7 @@ def l2_normalize(g: Tensor) -> Tensor:
     return g / g.norm(dim=-1, keepdim=True).clamp_min(1e-30)
 
 
-def project_l2_ball(delta: Tensor, eps: float) -> Tensor:
+def project_l2_ball(delta: Tensor, eps: Tensor | float) -> Tensor:
     """The nearest point of the ε-ball: δ·min(1, ε/‖δ‖) (the code's δ *= ε / max(‖δ‖, ε))."""
     return delta * (eps / delta.norm(dim=-1, keepdim=True).clamp_min(eps))
 
@@ -26,7 +26,12 @@ def clip_box(x: Tensor, delta: Tensor, low: float = 0.0, high: float = 1.0) -> T
 
 
 def pgd_l2(
-    ascent: Callable[[Tensor], Tensor], x: Tensor, eps: float, step_size: float, steps: int, clip: bool
+    ascent: Callable[[Tensor], Tensor],
+    x: Tensor,
+    eps: Tensor | float,
+    step_size: Tensor | float,
+    steps: int,
+    clip: bool,
 ) -> Tensor:
     """Projected normalised-gradient ascent from δ = 0: δ ← Π_ε(clip(δ + α·g/‖g‖)), g = ascent(x + δ).
 

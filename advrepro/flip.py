@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (R, G), rays: (R,) flat ray indices) -> f: (R, G)
+RayFunction = Callable[[Tensor, Tensor], Tensor]  # (t: (Q, G), rays: (Q,) flat ray indices) -> f: (Q, G)
 
 
 @dataclasses.dataclass

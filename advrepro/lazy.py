@@ -65,7 +65,7 @@ def minibatches(order: Tensor, batch_size: int) -> tuple[Tensor, ...]:
 
 @dataclasses.dataclass
 class LazyNets:
-    """R networks: trainable W (R, m, d), b (R, m) or None, their initial values, frozen readout and bias."""
+    """M models: trainable W (M, m, d), b (M, m) or None, their initial values, frozen readout and bias."""
 
     W: Tensor
     b: Tensor | None
@@ -78,7 +78,7 @@ class LazyNets:
         return Net([self.W], self.readout, "relu", None if self.b is None else [self.b], self.out_bias)
 
     def linear_preactivation(self, x: Tensor) -> Tensor:
-        """W x + b for x (R, B, d) -> (R, B, m)."""
+        """W x + b for x (M, B, d) -> (M, B, m)."""
         z = torch.bmm(x, self.W.transpose(1, 2))
         return z if self.b is None else z + self.b[:, None, :]
 
@@ -96,7 +96,7 @@ class LazyNets:
             if self.b is not None:
                 sq = sq + (self.b - self.b0).pow(2)
             radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
-            shrink = torch.clamp(radius / sq.sqrt().clamp_min(1e-30), max=1.0)  # (R, m); 1 inside the ball
+            shrink = torch.clamp(radius / sq.sqrt().clamp_min(1e-30), max=1.0)  # (M, m); 1 inside the ball
             self.W.copy_(self.W0 + shrink[..., None] * (self.W - self.W0))
             if self.b is not None:
                 self.b.copy_(self.b0 + shrink * (self.b - self.b0))
@@ -148,11 +148,11 @@ def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor) ->
     ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B; models not `active` do not move.
     Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ.
     """
-    z = nets.linear_preactivation(x)  # (R, B, m)
+    z = nets.linear_preactivation(x)  # (M, B, m)
     f = torch.relu(z) @ nets.readout[..., None]
     f = f.squeeze(-1) if nets.out_bias is None else f.squeeze(-1) + nets.out_bias[:, None]
     dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1] * active[:, None]
-    C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (R, B, m)
+    C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (M, B, m)
     with torch.no_grad():
         nets.W.baddbmm_(C.transpose(1, 2), x, alpha=-lr)
         step_sq = (torch.bmm(x, x.transpose(1, 2)) @ C * C).sum(1)  # ‖Δw_s‖² / lr²

@@ -159,7 +159,7 @@ def binomial_draws(share: np.ndarray, trials: np.ndarray, draws: int = DRAWS, se
     return _rng(seed).binomial(trials, counts / trials, size=(draws, *np.shape(share))) / trials
 
 
-def with_cell_keys(rows: pd.DataFrame, cells: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+def with_cell_keys(rows: pd.DataFrame, summary: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """rows with the config `keys` of their cell (from the per-cell frame) as columns."""
     missing = [k for k in keys if k not in rows.columns]
-    return rows.merge(cells[["cell", *missing]], on="cell", how="left") if missing else rows.copy()
+    return rows.merge(summary[["cell", *missing]], on="cell", how="left") if missing else rows.copy()

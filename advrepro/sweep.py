@@ -160,7 +160,7 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> Plan:
             config = build_config(experiment, plain)
             resolve_device(config.device)
             resolve_dtype(config.dtype)
-            digest = store.cell_hash(identity(plain))
+            digest = experiment.digest(plain)
             cells.setdefault(digest, Cell(job, plain, digest))
     results_dirs = {c.plain["results_dir"] for c in cells.values()}
     if len(results_dirs) != 1:
@@ -198,7 +198,7 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
     plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
     experiment = get(plains[0]["experiment"])
     plains = [experiment.canonical(p) for p in plains]
-    digests = [store.cell_hash(identity(p)) for p in plains]
+    digests = [experiment.digest(p) for p in plains]
     directories = [
         store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
     ]
@@ -415,14 +415,14 @@ def without_grids_plain(experiment: Experiment) -> dict[str, Any]:
 def estimate_seconds(
     experiment: Experiment, cells: list[Cell], results_dir: str | Path
 ) -> tuple[float, int] | None:
-    """Rough cost of `cells`: Σ work(cell) × the median seconds per unit of work over the complete cells of this
+    """Rough cost of `cells`: Σ cost_model(cell) × the median seconds per unit of work over the complete cells of this
     experiment in results_dir (their meta.json and config.yaml). None when nothing has been measured yet."""
     rates = []
     for directory in sorted((Path(results_dir) / "runs" / experiment.name).glob("*")):
         meta = store.read_meta(directory)
         if meta is not None:
             config = OmegaConf.to_container(OmegaConf.load(directory / "config.yaml"))
-            rates.append(meta["wall_time_s"] / experiment.work(config))
+            rates.append(meta["wall_time_s"] / experiment.cost_model(config))
     if not rates:
         return None
-    return float(pd.Series(rates).median()) * sum(experiment.work(c.plain) for c in cells), len(rates)
+    return float(pd.Series(rates).median()) * sum(experiment.cost_model(c.plain) for c in cells), len(rates)

@@ -81,9 +81,9 @@ def test_universal_eta_equals_brute_force(seed):
         all_at = flipped[r].all(-1)
         expected_all = etas[all_at].min().item() if all_at.any() else math.nan
         if math.isinf(expected_star):
-            assert math.isnan(found["eta_max_min"][r].item())
+            assert math.isnan(found["eta_star"][r].item())
             continue
-        assert found["eta_max_min"][r].item() == pytest.approx(expected_star, abs=2e-4)
+        assert found["eta_star"][r].item() == pytest.approx(expected_star, abs=2e-4)
         assert found["eta_all"][r].item() == pytest.approx(expected_all, abs=2e-4, nan_ok=True)
 
 
@@ -103,7 +103,7 @@ def test_the_perturbation_flips_the_samples_it_claims():
         ]
         assert not (y[r] * before < 0).all()  # and no smaller η flips them all (locally)
         assert row["frac_flipped"] <= 1 and row["delta_over_sqrt_d"] == pytest.approx(
-            row["eta_max_min"] * u[r].norm().item() / math.sqrt(cfg.d)
+            row["eta_star"] * u[r].norm().item() / math.sqrt(cfg.d)
         )
 
 

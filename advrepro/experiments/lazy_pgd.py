@@ -11,6 +11,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from advrepro.attacks import logistic_ascent, pgd_l2
 from advrepro.claims import Band, claim, reported
@@ -85,8 +86,13 @@ class LazyPGDConfig(LazyConfig):
 
 
 def attack(
-    net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazyPGDConfig, eps=None, step_size=None
-) -> torch.Tensor:
+    net: Net,
+    x: Tensor,
+    y: Tensor,
+    cfg: LazyPGDConfig,
+    eps: Tensor | float | None = None,
+    step_size: Tensor | float | None = None,
+) -> Tensor:
     """The ℓ2 PGD perturbation of cfg for each model's examples x (M, N, d); eps and step_size may be per-model
     tensors (M, 1, 1) when models of several cells are trained as one batch."""
     ascent = logistic_ascent(lambda z: net.input_gradient(z)[:2], y)
@@ -126,8 +132,8 @@ class PerModel:
 
 
 def algorithm1_epoch(
-    nets: LazyNets, x, y, order, cfg: LazyPGDConfig, models: PerModel, active
-) -> torch.Tensor:
+    nets: LazyNets, x: Tensor, y: Tensor, order: Tensor, cfg: LazyPGDConfig, models: PerModel, active: Tensor
+) -> Tensor:
     """One epoch of Wang et al. Algorithm 1: per minibatch, PGD on the current weights, one SGD step on the
     adversarial batch, then every neuron projected back onto its lazy ball. Returns robust training hits."""
     correct = torch.zeros(len(order), dtype=x.dtype, device=x.device)
@@ -140,7 +146,9 @@ def algorithm1_epoch(
     return correct
 
 
-def advtrain_epoch(nets: LazyNets, x, y, order, cfg: LazyPGDConfig, models: PerModel, active) -> torch.Tensor:
+def advtrain_epoch(
+    nets: LazyNets, x: Tensor, y: Tensor, order: Tensor, cfg: LazyPGDConfig, models: PerModel, active: Tensor
+) -> Tensor:
     """One epoch of the published advtrain.py: the adversarial set built once with the epoch's starting weights,
     SGD over it, and the projection once at the end of the epoch. Returns robust training hits."""
     xs, ys = x[order], y[order]
@@ -260,6 +268,7 @@ def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFr
 
 
 def run(cfg: LazyPGDConfig, device: torch.device) -> pd.DataFrame:
+    """Rows of one cell, one per run (columns: COLUMNS, `advrepro list --columns`): run_batch of one."""
     return run_batch([cfg], device)[0]
 
 
@@ -293,23 +302,23 @@ def panel_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {name: at_mode(at_mode(rows, panel.fixed), budget) for name, panel in PANELS.items()}
 
 
-def cell_table(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+def panel_grid(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
     """Per (across, threshold) cell, sorted: mean robust and clean test accuracy, test points, trained or not."""
-    cells = (
+    grid = (
         frame.groupby([panel.across, panel.threshold])
         .agg(
             robust=("robust_test_acc", "mean"), clean=("clean_test_acc", "mean"), trials=("test_size", "sum")
         )
         .reset_index()
     )
-    return cells.assign(trained=cells["clean"] >= MIN_ACCURACY)
+    return grid.assign(trained=grid["clean"] >= MIN_ACCURACY)
 
 
-def crossing_points(cells: pd.DataFrame, panel: Panel, robust: np.ndarray) -> dict[float, np.ndarray]:
+def crossing_points(grid: pd.DataFrame, panel: Panel, robust: np.ndarray) -> dict[float, np.ndarray]:
     """Per across value, the threshold where robust accuracy crosses 1/2 among trained cells (interpolated in log
     threshold); `robust` is (..., cells), e.g. binomial draws, and so is each crossing's leading shape."""
     out = {}
-    for value, group in cells[cells["trained"]].groupby(panel.across):
+    for value, group in grid[grid["trained"]].groupby(panel.across):
         out[float(value)] = crossing(
             group[panel.threshold].to_numpy(float), robust[..., group.index.to_numpy()]
         )
@@ -318,16 +327,16 @@ def crossing_points(cells: pd.DataFrame, panel: Panel, robust: np.ndarray) -> di
 
 def panel_evidence(frame: pd.DataFrame, panel: Panel) -> tuple[pd.DataFrame, np.ndarray, str]:
     """The panel's cells, binomial draws of their robust accuracy (draws, cells), and the note on cells left out."""
-    cells = cell_table(frame, panel)
-    draws = binomial_draws(cells["robust"].to_numpy(), cells["trials"].to_numpy())
-    untrained = cells[~cells["trained"]]
+    grid = panel_grid(frame, panel)
+    draws = binomial_draws(grid["robust"].to_numpy(), grid["trials"].to_numpy())
+    untrained = grid[~grid["trained"]]
     note = (
-        f"{len(untrained)} of {len(cells)} cells excluded as untrained (clean accuracy < {MIN_ACCURACY:g}, "
+        f"{len(untrained)} of {len(grid)} cells excluded as untrained (clean accuracy < {MIN_ACCURACY:g}, "
         f"lowest {untrained['clean'].min():.2f})"
         if len(untrained)
         else ""
     )
-    return cells, draws, note
+    return grid, draws, note
 
 
 def describe(frame: pd.DataFrame, panel: Panel) -> str:
@@ -338,12 +347,12 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
     """Slope of log(threshold where robust accuracy crosses 1/2) against log(across), and the level of the
     crossing in units of 1/√across, over trained cells; test points resampled through their binomial counts."""
     panel = PANELS[name]
-    cells, draws, note = panel_evidence(frame, panel)
-    points = crossing_points(cells, panel, cells["robust"].to_numpy())
-    resampled = crossing_points(cells, panel, draws)
+    grid, draws, note = panel_evidence(frame, panel)
+    points = crossing_points(grid, panel, grid["robust"].to_numpy())
+    resampled = crossing_points(grid, panel, draws)
     found = {x: p for x, p in points.items() if np.isfinite(p)}
     missing = [f"{x:g}" for x in points if x not in found] + [
-        f"{x:g}" for x in sorted(set(cells[panel.across]) - set(points))
+        f"{x:g}" for x in sorted(set(grid[panel.across]) - set(points))
     ]
     notes = [note] if note else []
     if found:
@@ -354,7 +363,7 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
     if missing:
         notes.append(f"no crossing of 1/2 among trained cells at {panel.across}={', '.join(missing)}")
     xs = np.array(sorted(found))
-    units = f"{int(cells['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
+    units = f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
     slope = level = None
     if len(xs) >= 2:
         stacked = np.stack([resampled[x] for x in xs], -1)
@@ -362,7 +371,7 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
             loglog_slope(xs, np.array([found[x] for x in xs])),
             *percentile_interval(loglog_slope(xs, stacked)),
             units,
-            int(cells["trials"].sum()),
+            int(grid["trials"].sum()),
         )
     if len(xs):
         geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))  # noqa: E731
@@ -371,7 +380,7 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
             float(geometric_level(np.array([found[x] for x in xs]))),
             *percentile_interval(geometric_level(stacked)),
             units,
-            int(cells["trials"].sum()),
+            int(grid["trials"].sum()),
         )
     where = f"Fig. 4 {name}, {describe(frame, panel)}"
     return [
@@ -408,16 +417,16 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
     """Fig. 4 right above the threshold (ε ≥ 2/√d): trained models in a ball below 1/√m are not robust, and per
     width a large ball is far more robust than the smallest ball that trains."""
     panel = PANELS["right"]
-    cells, draws, note = panel_evidence(frame, panel)
+    grid, draws, note = panel_evidence(frame, panel)
     d, eps = frame["d"].iloc[0], frame["eps"].iloc[0]
     where = f"Fig. 4 right, {describe(frame, panel)}"
     above = eps * math.sqrt(d) >= MIN_EPS_SQRT_D
     why_not = (
         f"ε·√d = {eps * math.sqrt(d):.2f} < {MIN_EPS_SQRT_D:g}: not above the threshold the claim is about"
     )
-    small = cells["radius"] < 1 / np.sqrt(cells["width"])
-    inside = cells[small & cells["trained"]]
-    units = f"{int(cells['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
+    small = grid["radius"] < 1 / np.sqrt(grid["width"])
+    inside = grid[small & grid["trained"]]
+    units = f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
     below = None
     if above and len(inside):
         below = Estimate(
@@ -426,7 +435,7 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
             units,
             int(inside["trials"].sum()),
         )
-    untrained_small = cells[small & ~cells["trained"]]
+    untrained_small = grid[small & ~grid["trained"]]
     why_small = (
         f"no trained model has R < 1/√m: the {len(untrained_small)} cells there reach clean accuracy "
         f"≤ {untrained_small['clean'].max():.2f} (a neuron moving ≤ R changes f by ≤ √(2m)·R ≤ √2)"
@@ -434,12 +443,12 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
         else "no cell has R < 1/√m"
     )
     gaps = {}  # width -> (robust accuracy at the largest R minus at the smallest trained R, its draws)
-    for width, group in cells.groupby("width"):
+    for width, group in grid.groupby("width"):
         trained = group.index[group["trained"]]
         if len(trained) >= 2:
             first, last = trained[0], trained[-1]
             gaps[width] = (
-                cells.at[last, "robust"] - cells.at[first, "robust"],
+                grid.at[last, "robust"] - grid.at[first, "robust"],
                 draws[:, last] - draws[:, first],
             )
     gap = None
@@ -448,7 +457,7 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
             float(min(point for point, _ in gaps.values())),
             *percentile_interval(np.stack([d for _, d in gaps.values()]).min(0)),
             units,
-            int(cells["trials"].sum()),
+            int(grid["trials"].sum()),
         )
     return [
         claim(
@@ -479,7 +488,7 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Fig. 4: the crossing point's scaling and level in each panel, the small against the large ball above the
     threshold, and how well the models trained."""
     frames = panel_rows(rows)
@@ -497,7 +506,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: PGD steps on every training example of every epoch up to max_epochs."""
     return c["runs"] * (c["train_subset"] or 12_665) * c["d"] * c["width"] * c["pgd_steps"] * c["max_epochs"]
 
@@ -512,7 +521,7 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.lazy_pgd",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
     batch_keys=("eps", "radius", "C0"),
     run_batch=run_batch,

@@ -215,6 +215,8 @@ COLUMNS = {
 
 
 def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
+    """Rows of one cell, one per (run, test image) (columns: COLUMNS, `advrepro list --columns`): train every run,
+    then measure the smallest flipping step along the gradient at every test image."""
     dtype = resolve_dtype(cfg.dtype)
     data = mnist_task(cfg, cfg.normalize, dtype, device)
     nets, record = train(cfg, data["train_x"], data["train_y"], device)
@@ -254,18 +256,18 @@ RAW_ETA_REASON = (
 )
 
 
-def variant(rows: pd.DataFrame, normalized: bool) -> pd.DataFrame:
+def setting_rows(rows: pd.DataFrame, normalized: bool) -> pd.DataFrame:
     """Fig. 2/3 cells (raw pixels, with bias) or Fig. 5/6 cells (‖x‖ = 1, no bias)."""
     return rows[(rows["normalize"] == normalized) & (rows["bias"] != normalized)]
 
 
-def panels(rows: pd.DataFrame, cells: pd.DataFrame) -> dict[tuple[bool, str], pd.DataFrame]:
+def panels(rows: pd.DataFrame, summary: pd.DataFrame) -> dict[tuple[bool, str], pd.DataFrame]:
     """The rows of each figure panel, for the claims and the figures alike: versus d, the C0 with the most d values;
     versus C0, the (d, width) with the most C0 values; then the most common training rule (stop, keep)."""
-    rows = with_cell_keys(rows, cells, ["stop", "keep", "max_epochs", "delta_max"])
+    rows = with_cell_keys(rows, summary, ["stop", "keep", "max_epochs", "delta_max"])
     out = {}
     for normalized in (False, True):
-        data = variant(rows, normalized)
+        data = setting_rows(rows, normalized)
         for axis, by in (("d", ["C0"]), ("C0", ["d", "width"])):
             frame = at_mode(widest_axis(data, axis, by), ["stop", "keep", "max_epochs"])
             if frame[axis].nunique() > 1:
@@ -473,9 +475,9 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
     return out
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Figs. 2/5 slopes against the paper's (and derived) rates, Figs. 3/6 C0 trends, and the models' training."""
-    frames = panels(rows, cells)
+    frames = panels(rows, summary)
     out = []
     for (normalized, axis), frame in sorted(
         frames.items(), key=lambda item: (item[0][1] != "d", not item[0][0])
@@ -484,7 +486,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out + training_claims(frames, rows)
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: SGD steps up to max_epochs (runs leaving the ball early make it an upper bound)."""
     return c["runs"] * c["d"] * c["width"] * c["max_epochs"]
 
@@ -499,6 +501,6 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.lazy_sgd",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
 )

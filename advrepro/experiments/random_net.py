@@ -29,6 +29,8 @@ SEARCHES = ("auto", "exact", "bracket")
 
 @dataclasses.dataclass
 class RandomNetConfig(CommonConfig):
+    """random-net's keys (configs/random-net.yaml, tags and sources in docs/protocols.md §1)."""
+
     d: int = 100
     width: int = 1000
     depth: int = 1
@@ -134,6 +136,8 @@ COLUMNS = {
 
 
 def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
+    """Rows of one cell, one per (network, input) (columns: COLUMNS, `advrepro list --columns`): random networks
+    in chunks that fit chunk_mb, each input's smallest flipping gradient step."""
     dtype = resolve_dtype(cfg.dtype)
     x = sphere(cfg.n_inputs, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "inputs"), dtype).to(device)
     chunk = networks_per_chunk(cfg, dtype)
@@ -171,10 +175,10 @@ def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
 LIMIT_TOLERANCE = 0.02  # relative; the neglected finite-width and finite-d terms are O(1/k) and O(1/d)
 
 
-def per_network(rows: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+def per_network(rows: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     """One row per network (the independent unit; the inputs are shared): its flip rate, the medians of |η| and
     ‖δ‖ over the inputs it flips, the means of the Gaussian-limit quantities. Depth-1 nets ignore hidden_gain."""
-    rows = with_cell_keys(rows, cells, ["hidden_gain"])
+    rows = with_cell_keys(rows, summary, ["hidden_gain"])
     rows["gain"] = rows["hidden_gain"].where(
         rows["depth"] > 1, 0.0
     )  # no hidden layer: the gain plays no part
@@ -275,10 +279,10 @@ def limit_claims(networks: pd.DataFrame) -> list[dict]:
     return out
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Flip rate, |η| and ‖δ‖ per activation and depth (Bubeck et al.; Bartlett et al.), and the Gaussian limits."""
-    networks = per_network(rows, cells)
-    return flip_claims(networks, float(cells["eta_max"].max())) + limit_claims(networks)
+    networks = per_network(rows, summary)
+    return flip_claims(networks, float(summary["eta_max"].max())) + limit_claims(networks)
 
 
 def canonical(plain: dict) -> dict:
@@ -286,7 +290,7 @@ def canonical(plain: dict) -> dict:
     return {**plain, "hidden_gain": 1.0} if plain["depth"] == 1 else plain
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: sampling W plus the matmuls per (network, input)."""
     return c["n_networks"] * c["width"] * (c["d"] + c["n_inputs"] * (c["d"] + (c["depth"] - 1) * c["width"]))
 
@@ -301,7 +305,7 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.random_net",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
     canonical=canonical,
 )

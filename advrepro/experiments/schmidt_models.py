@@ -361,13 +361,13 @@ def bernoulli_claims(rows: pd.DataFrame) -> list[dict]:
     return out
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Gaussian: one sample for standard learning, n ∝ ε²√d for robust learning (d- and ε-exponents);
     Bernoulli: thresholding needs one sample, the linear learner more."""
     return gaussian_claims(rows) + bernoulli_claims(rows)
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: draws × (d per Gaussian draw, summed over the n grid; n for Bernoulli)."""
     return c["draws"] * c["n_points"] * (c["d"] if c["model"] == "gaussian" else 1000)
 
@@ -382,7 +382,7 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.schmidt_models",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
     batch_keys=("eps", "n", "n_max"),
     run_batch=run_batch,

@@ -31,6 +31,8 @@ INITS = ("pytorch", "normal")
 
 @dataclasses.dataclass
 class VardiConfig(CommonConfig):
+    """vardi-universal's keys (configs/vardi-universal.yaml, tags and sources in docs/protocols.md §4)."""
+
     d: int = 500
     n: int = 50
     width: int = 100
@@ -82,17 +84,17 @@ def init_params(cfg: VardiConfig, run: int, dtype) -> list[torch.Tensor]:
 def train(cfg: VardiConfig, x: torch.Tensor, y: torch.Tensor, device) -> tuple[Net, dict[str, np.ndarray]]:
     """Gradient flow on log L, discretised: θ ← θ − lr0·∇L/L (lr_t = lr0/L_t; docs/protocols.md §4 [inferred]).
 
-    All runs train together (leading dim R); a run stops once its loss is ≤ loss_target.
+    All runs train together (leading dimension: runs); a run stops once its loss is ≤ loss_target.
     """
     dtype = x.dtype
     W, b, a = (
         torch.stack(p).to(device).requires_grad_()
         for p in zip(*(init_params(cfg, r, dtype) for r in range(cfg.runs)), strict=True)
     )
-    R, n = y.shape
-    active = torch.ones(R, dtype=torch.bool, device=device)
-    steps = torch.zeros(R, dtype=torch.long, device=device)
-    finite = torch.ones(R, dtype=torch.bool, device=device)
+    runs, n = y.shape
+    active = torch.ones(runs, dtype=torch.bool, device=device)
+    steps = torch.zeros(runs, dtype=torch.long, device=device)
+    finite = torch.ones(runs, dtype=torch.bool, device=device)
     batches = generator(cfg.seed, "batches")
     full = cfg.batch_size == 0 or cfg.batch_size >= n
     log_target = math.log(cfg.loss_target)
@@ -114,13 +116,13 @@ def train(cfg: VardiConfig, x: torch.Tensor, y: torch.Tensor, device) -> tuple[N
         if not active.any():
             break
     if not finite.all():
-        log.warning("%s: %d of %d runs hit a non-finite loss (lower lr0)", NAME, int((~finite).sum()), R)
+        log.warning("%s: %d of %d runs hit a non-finite loss (lower lr0)", NAME, int((~finite).sum()), runs)
     if active.any():
         log.warning(
             "%s: %d of %d runs stopped at max_steps=%d before loss ≤ %g",
             NAME,
             int(active.sum()),
-            R,
+            runs,
             cfg.max_steps,
             cfg.loss_target,
         )
@@ -142,12 +144,12 @@ def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: to
     Per run: η* = max_i (smallest η flipping sample i) (the paper's number), the fraction flipped at η*, and the
     smallest η flipping all samples at once (≥ η*; one of the samples' entry points into their flipped sets).
     """
-    u = (y[..., None] * x).sum(1)  # (R, d)
-    z = net.linear(0, x)  # (R, n, k)
+    u = (y[..., None] * x).sum(1)  # (runs, d)
+    z = net.linear(0, x)  # (runs, n, k)
     v = -y[..., None] * torch.matmul(u[:, None, :], net.weights[0].transpose(1, 2))  # W(−y_i u)
     knots, values, slopes = relu_ray_pieces(z, v, net.readout[:, None, :], 0.0, t_max[:, None])
-    entries = segment_roots(knots, values, slopes, y)  # where y_i f enters (−∞, 0]: (R, n, k+1)
-    eta_i = entries.nan_to_num(math.inf).min(-1).values  # (R, n)
+    entries = segment_roots(knots, values, slopes, y)  # where y_i f enters (−∞, 0]: (runs, n, k+1)
+    eta_i = entries.nan_to_num(math.inf).min(-1).values  # (runs, n)
     eta_star = eta_i.max(1).values  # inf when some sample never flips up to t_max
     just_after = lambda t: t * (1 + 1e-9) + 1e-12  # noqa: E731
     at_star = piecewise_value(
@@ -162,7 +164,7 @@ def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: to
         torch.where(candidates >= eta_star[:, None] * (1 - 1e-12), candidates, math.inf).sort(-1).values
     )
     keep = max(1, int(torch.isfinite(candidates).sum(-1).max()))
-    candidates = candidates[:, :keep]  # (R, C)
+    candidates = candidates[:, :keep]  # (runs, C)
     t = just_after(candidates.clamp(max=t_max[:, None]))[:, None, :].expand(-1, y.shape[1], -1).contiguous()
     flipped_all = ((y[..., None] * piecewise_value(knots, values, slopes, t)) < 0).all(1) & torch.isfinite(
         candidates
@@ -172,7 +174,7 @@ def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: to
     nan_inf = lambda t: torch.where(torch.isinf(t), math.nan, t)  # noqa: E731
     return {
         "u_norm": u.norm(dim=-1),
-        "eta_max_min": nan_inf(eta_star),
+        "eta_star": nan_inf(eta_star),
         "frac_flipped": frac,
         "eta_all": nan_inf(eta_all),
     }
@@ -188,7 +190,7 @@ def separation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def sample_data(cfg: VardiConfig, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per run: n points uniform on the √d-sphere (R, n, d) and uniform ±1 labels (R, n), from the cell's seed."""
+    """Per run: n points uniform on the √d-sphere (runs, n, d) and uniform ±1 labels (runs, n), from the cell's seed."""
     x = torch.stack(
         [
             sphere(cfg.n, cfg.d, math.sqrt(cfg.d), generator(cfg.seed, "data", r), dtype)
@@ -212,7 +214,7 @@ COLUMNS = {
     "final_loss": "the final mean loss",
     "max_inner": "max_{i≠j} |⟨x_i, x_j⟩|",
     "separation_ok": "n ≤ (d+1)/(3(max|⟨x_i,x_j⟩|+1)), the theorem's condition",
-    "eta_max_min": "η*: the largest over samples of the smallest η flipping that sample along −y_i·Σ y_j x_j",
+    "eta_star": "η*: the largest over samples of the smallest η flipping that sample along −y_i·Σ y_j x_j",
     "frac_flipped": "share of samples flipped at η*",
     "eta_all": "smallest η flipping every sample at once (NaN: none within max_delta_ratio·√d)",
     "delta_norm": "‖δ‖ = η*·‖Σ y_i x_i‖",
@@ -222,6 +224,8 @@ COLUMNS = {
 
 
 def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
+    """Rows of one cell, one per run (columns: COLUMNS, `advrepro list --columns`): train every run to the loss
+    target, then η*, the share flipped at η* and the universal η_all along δ = η·Σ y_i x_i."""
     dtype = resolve_dtype(cfg.dtype)
     x, y = (t.to(device) for t in sample_data(cfg, dtype))
     net, record = train(cfg, x, y, device)
@@ -230,7 +234,7 @@ def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
         found = universal_perturbation(net, x, y, cfg.max_delta_ratio * math.sqrt(cfg.d) / u_norm)
         max_inner, separated = separation(x)
     found = {k: v.cpu().numpy() for k, v in found.items()}
-    delta = found["eta_max_min"] * found["u_norm"]
+    delta = found["eta_star"] * found["u_norm"]
     return pd.DataFrame(
         {
             "d": cfg.d,
@@ -241,7 +245,7 @@ def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
             "final_loss": 10.0 ** record["final_log10_loss"],
             "max_inner": max_inner.cpu().numpy(),
             "separation_ok": separated.cpu().numpy(),
-            "eta_max_min": found["eta_max_min"],
+            "eta_star": found["eta_star"],
             "frac_flipped": found["frac_flipped"],
             "eta_all": found["eta_all"],
             "delta_norm": delta,
@@ -298,7 +302,7 @@ def slope_claims(panels: dict[str, pd.DataFrame]) -> list[dict]:
     return out
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Training reaches the target; one δ = η·Σ y_i x_i flips all samples (in and outside the theorem's
     condition); the n, d and width slopes of ‖δ‖/√d."""
     inside = separated(rows)
@@ -307,7 +311,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
             NAME,
             "converged",
             "fraction of runs whose training reached the loss target",
-            f"L ≤ {cells['loss_target'].min():g}",
+            f"L ≤ {summary['loss_target'].min():g}",
             "[paper]",
             Band(0.99, 1.0),
             "ours",
@@ -315,7 +319,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
         )
     ]
     for where, mask in (("satisfying", inside), ("outside", ~inside)):
-        search = f"{cells['max_delta_ratio'].max():g}·√d"
+        search = f"{summary['max_delta_ratio'].max():g}·√d"
         out.append(
             claim(
                 NAME,
@@ -344,7 +348,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: one full-batch step (the number of steps to 1e-30 varies little)."""
     return c["runs"] * c["n"] * c["d"] * c["width"]
 
@@ -359,6 +363,7 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.vardi_universal",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
+    rows_version=2,  # 2: the η* column is eta_star (was eta_max_min)
 )

@@ -135,10 +135,10 @@ def separation(frame: pd.DataFrame, split: str, drop: int = 0) -> Estimate:
     )
 
 
-def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """The published separations (to 1/255) and ε < separation/2 for each data set with all classes in ℓ∞; the binary
     0-vs-1 task's separations reported beside the ε of the lazy-training paper."""
-    rows = with_cell_keys(rows, cells, ["drop_smallest"])
+    rows = with_cell_keys(rows, summary, ["drop_smallest"])
     out = []
     for (dataset, classes, norm, normalize), frame in rows.groupby(
         ["dataset", "classes", "norm", "normalize"]
@@ -200,7 +200,7 @@ def claims(rows: pd.DataFrame, cells: pd.DataFrame) -> list[dict]:
     return out
 
 
-def work(c: dict) -> float:
+def cost_model(c: dict) -> float:
     """Cost model for estimates: (points)^1.5 × pixels (pruning makes it far below the N² pairs; measured on MNIST,
     0-vs-1 against all classes)."""
     points, pixels = {"mnist": (70_000, 784), "cifar10": (60_000, 3072), "svhn": (99_289, 3072)}[c["dataset"]]
@@ -218,6 +218,6 @@ EXPERIMENT = Experiment(
     run=run,
     claims=claims,
     figure_module="advrepro.figures.yang_separation",
-    work=work,
+    cost_model=cost_model,
     columns=COLUMNS,
 )

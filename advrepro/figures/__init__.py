@@ -22,11 +22,11 @@ def panels(n: int, width: float = 4.2, height: float = 3.3):
     return fig, list(axes[0])
 
 
-def settings(cells: pd.DataFrame, keys: list[str]) -> str:
+def settings(summary: pd.DataFrame, keys: list[str]) -> str:
     """`key=value` for each key, or `key∈{…}` where the cells differ."""
     parts = []
     for key in keys:
-        column = cells[key].astype(object)
+        column = summary[key].astype(object)
         values = sorted(
             column.where(column.notna(), "default").unique().tolist(), key=str
         )  # null: derived default
@@ -47,7 +47,7 @@ def inferred_note(experiment: str, keys: list[str]) -> str:
     )
 
 
-def departures_note(experiment: str, cells: pd.DataFrame, keys: list[str]) -> str:
+def departures_note(experiment: str, summary: pd.DataFrame, keys: list[str]) -> str:
     """Which plotted keys the preset grid sets away from their [paper]/[code] value in the YAML, and that value:
     settings of ours (for the budget), each one override from the published one."""
     tags = provenance_tags(experiment)
@@ -55,12 +55,12 @@ def departures_note(experiment: str, cells: pd.DataFrame, keys: list[str]) -> st
     changed = []
     for key in keys:
         if (
-            key in cells
+            key in summary
             and key in tags
             and tags[key][0] in ("paper", "code")
             and defaults.get(key) is not None
         ):
-            values = sorted(set(cells[key].dropna().tolist()))
+            values = sorted(set(summary[key].dropna().tolist()))
             if values and values != [defaults[key]]:
                 shown = values[0] if len(values) == 1 else values
                 changed.append(f"{key}={shown} [ours; {tags[key][0]}: {defaults[key]}]")

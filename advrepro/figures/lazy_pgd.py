@@ -11,9 +11,9 @@ from advrepro.experiments.lazy_pgd import (
     NAME,
     PANELS,
     Panel,
-    cell_table,
     crossing_points,
     describe,
+    panel_grid,
     panel_rows,
 )
 from advrepro.figures import departures_note, inferred_note, panels, save, settings
@@ -49,10 +49,10 @@ def edges(values: np.ndarray) -> np.ndarray:
 
 def heat(ax, frame: pd.DataFrame, panel: Panel):
     """Robust test accuracy per (across, threshold) cell, written in it; untrained cells hatched grey instead."""
-    table = cell_table(frame, panel)
-    robust = table.pivot(index=panel.threshold, columns=panel.across, values="robust")
-    trained = table.pivot(index=panel.threshold, columns=panel.across, values="trained").astype(bool)
-    clean = table.pivot(index=panel.threshold, columns=panel.across, values="clean")
+    grid = panel_grid(frame, panel)
+    robust = grid.pivot(index=panel.threshold, columns=panel.across, values="robust")
+    trained = grid.pivot(index=panel.threshold, columns=panel.across, values="trained").astype(bool)
+    clean = grid.pivot(index=panel.threshold, columns=panel.across, values="clean")
     xs, ys = robust.columns.to_numpy(dtype=float), robust.index.to_numpy(dtype=float)
     x_edges, y_edges = edges(xs), edges(ys)
     mesh = ax.pcolormesh(
@@ -80,7 +80,7 @@ def heat(ax, frame: pd.DataFrame, panel: Panel):
     return mesh, xs
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     shown = {
         name: frame
         for name, frame in panel_rows(rows).items()
@@ -95,8 +95,8 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         ax.plot(
             xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{panel.symbol} = 1/√{panel.scale} (the paper's line)"
         )
-        table = cell_table(frame, panel)
-        points = crossing_points(table, panel, table["robust"].to_numpy())
+        grid = panel_grid(frame, panel)
+        points = crossing_points(grid, panel, grid["robust"].to_numpy())
         ax.plot(
             list(points),
             list(points.values()),
@@ -121,9 +121,9 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. Hatched "
         f"grey: not trained (clean test accuracy < {MIN_ACCURACY:g}, written in the cell): no robustness result and "
         f"no claim. Red ticks on the colour bar: a constant predictor ({constant:.3f} and {1 - constant:.3f}). "
-        + settings(cells, SETTINGS)
+        + settings(summary, SETTINGS)
         + ". "
-        + departures_note(NAME, cells, SETTINGS)
+        + departures_note(NAME, summary, SETTINGS)
         + " "
         + inferred_note(NAME, ["d", "eps", "width", "radius", "train_subset", "pgd_steps", "max_epochs"])
     )

@@ -57,11 +57,11 @@ def theory_curve(ax, means: pd.DataFrame, x: str, metric: str, power: float, lab
     ax.plot(xs, c * xs**power, "k--", lw=1, label=f"∝ {label} (constant fitted)")
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths: list[str] = []
-    common = settings(cells, SETTINGS)
+    common = settings(summary, SETTINGS)
     note = inferred_note(NAME, ["d", "width", "C0", "runs", "max_epochs"])
-    frames = panels(rows, cells)
+    frames = panels(rows, summary)
     for (normalized, axis), frame in frames.items():
         what, fig_d, fig_c0 = VARIANTS[normalized]
         table = models(frame)

@@ -10,9 +10,9 @@ from advrepro.figures import inferred_note, median_band, panels, save, settings
 NAME = "random-net"
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths: list[str] = []
-    common = settings(cells, ["n_networks", "n_inputs", "eta_max", "search", "dtype", "seed"])
+    common = settings(summary, ["n_networks", "n_inputs", "eta_max", "search", "dtype", "seed"])
     shallow = rows[rows["depth"] == 1]
     activations = sorted(shallow["activation"].unique())
     if len(activations) and shallow["width"].nunique() > 1:

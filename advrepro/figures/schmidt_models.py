@@ -39,9 +39,9 @@ def error_panel(
     return fig
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths: list[str] = []
-    common = settings(cells, SETTINGS)
+    common = settings(summary, SETTINGS)
     gaussian = rows[rows["model"] == "gaussian"]
     if not gaussian.empty:
         d = gaussian["d"].min()

@@ -17,7 +17,7 @@ TITLES = {
 }
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     chosen = {
         axis: frame for axis, frame in fixed_panels(rows).items() if frame[axis.split(",")[0]].nunique() > 1
     }
@@ -70,7 +70,7 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
     caption = (
         "Universal perturbation δ = η·Σ_i y_i x_i of trained two-layer ReLU networks: η = max over samples of the "
         "smallest η flipping that sample (the paper's number), exact along each ray. "
-        + settings(cells, ["runs", "loss", "loss_target", "lr0", "init", "batch_size", "dtype", "seed"])
+        + settings(summary, ["runs", "loss", "loss_target", "lr0", "init", "batch_size", "dtype", "seed"])
         + ". "
         + inferred_note(NAME, ["d", "n", "width", "lr0", "init", "batch_size"])
     )

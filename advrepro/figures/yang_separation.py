@@ -9,7 +9,7 @@ from advrepro.experiments.yang_separation import LAZY_PGD_EPS, NAME, PUBLISHED
 from advrepro.figures import inferred_note, panels, save, settings
 
 
-def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]:
+def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     groups = list(rows.groupby(["dataset", "classes", "norm", "normalize"]))
     if not groups:
         return []
@@ -48,7 +48,7 @@ def plot(rows: pd.DataFrame, cells: pd.DataFrame, figure_dir: Path) -> list[str]
         "Per-point distance to the nearest training point of another class (exact), for training points (train–train) "
         "and test points (test–train); the smallest is the separation, and a classifier both accurate and robust "
         "at radius ε exists when 2ε is below it. "
-        + settings(cells, ["candidates", "drop_smallest"])
+        + settings(summary, ["candidates", "drop_smallest"])
         + ". "
         + inferred_note(NAME, ["dataset", "classes", "norm", "normalize"])
     )
