@@ -32,9 +32,11 @@ class Estimate:
         return all(math.isfinite(v) for v in (self.value, self.low, self.high))
 
 
-def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray | float:
-    """Least-squares slope of log y against log x; y may carry leading axes (e.g. bootstrap draws)."""
-    log_x = np.log(np.asarray(x, dtype=float))
+def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray, log_x: bool = True) -> np.ndarray | float:
+    """Least-squares slope of log y against log x (against x itself when not log_x: a per-unit growth rate); y may
+    carry leading axes (e.g. bootstrap draws)."""
+    x = np.asarray(x, dtype=float)
+    log_x = np.log(x) if log_x else x
     centred = log_x - log_x.mean()
     log_y = np.log(np.asarray(y, dtype=float))
     slope = (log_y - log_y.mean(-1, keepdims=True)) @ centred / (centred @ centred)
@@ -125,16 +127,17 @@ def describe_units(groups: list[np.ndarray], unit: str, per: str | None = None) 
     return (f"{count} {unit} per {per}" if per else f"{count} {unit}"), int(sum(len(g) for g in groups))
 
 
-def slope_estimate(frame: pd.DataFrame, x: str, metric: str, unit: str, seed: int = 0) -> Estimate | None:
-    """Log–log slope of the mean of `metric` (one value per unit) against x, units resampled within each x.
-
-    None when fewer than two x values have data.
+def slope_estimate(
+    frame: pd.DataFrame, x: str, metric: str, unit: str, seed: int = 0, log_x: bool = True
+) -> Estimate | None:
+    """Log–log slope of the mean of `metric` (one value per unit) against x (log–linear when not log_x), units
+    resampled within each x. None when fewer than two x values have data.
     """
     xs, groups = groups_of(frame, x, metric)
     if len(xs) < 2:
         return None
-    value = loglog_slope(xs, np.array([g.mean() for g in groups]))
-    low, high = percentile_interval(loglog_slope(xs, resampled_means(groups, seed=seed)))
+    value = loglog_slope(xs, np.array([g.mean() for g in groups]), log_x)
+    low, high = percentile_interval(loglog_slope(xs, resampled_means(groups, seed=seed), log_x))
     units, n = describe_units(groups, unit, x)
     return Estimate(value, low, high, units, n)
 

@@ -266,3 +266,31 @@ def outputs_of(result, experiment: str) -> Path:
     match = re.search(rf"-> (\S+)/{re.escape(experiment)}\.csv", result.stdout)
     assert match, result.stdout
     return Path(match[1])
+
+
+def zhu_rows(width_slope=-0.3, lecun_depth=-0.3, he_depth=0.3, ntk_depth=0.3, networks=6):
+    """P/ε ∝ width^width_slope · e^(depth_slope·L) per init, at initialisation and after training (all trained)."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for regime, init, depth, width in itertools.product(
+        ("init", "trained"), ("lecun", "he", "ntk"), (2, 4, 6), (64, 256, 1024)
+    ):
+        slope = {"lecun": lecun_depth, "he": he_depth, "ntk": ntk_depth}[init]
+        value = 0.1 * width**width_slope * np.exp(slope * depth)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "init": init,
+                    "depth": depth,
+                    "width": width,
+                    "regime": regime,
+                    "network": np.arange(networks),
+                    "p_over_eps": value * _noise(rng, networks),
+                    "kappa": 0.01 * _noise(rng, networks),
+                    "test_acc": 0.99,
+                    "trained": regime == "trained",
+                }
+            )
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    return rows, pd.DataFrame({"cell": ["c0"]})

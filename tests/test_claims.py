@@ -20,6 +20,7 @@ from tests.helpers import (
     schmidt_rows,
     vardi_rows,
     yang_rows,
+    zhu_rows,
 )
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
@@ -83,6 +84,15 @@ CASES = {
             "gaussian-eps-exponent": ({"eps_exp": 2.0}, {"eps_exp": 1.0}),
             "bernoulli-threshold": ({"threshold_error": 0.005}, {"threshold_error": 0.05}),
             "bernoulli-linear": ({"linear_error": 0.2}, {"linear_error": 0.001}),
+        },
+    ),
+    "zhu-stability": (
+        zhu_rows,
+        {
+            "width-": ({"width_slope": -0.3}, {"width_slope": 0.0}),
+            "depth-lecun": ({"lecun_depth": -0.3}, {"lecun_depth": 0.3}),
+            "depth-he": ({"he_depth": 0.3}, {"he_depth": 0.0}),
+            "depth-ntk": ({"ntk_depth": 0.3}, {"ntk_depth": -0.3}),
         },
     ),
     "yang-separation": (

@@ -14,9 +14,18 @@ def _load() -> dict[str, Experiment]:
         schmidt_models,
         vardi_universal,
         yang_separation,
+        zhu_stability,
     )
 
-    modules = (random_net, lazy_sgd, lazy_pgd, vardi_universal, schmidt_models, yang_separation)
+    modules = (
+        random_net,
+        lazy_sgd,
+        lazy_pgd,
+        vardi_universal,
+        schmidt_models,
+        yang_separation,
+        zhu_stability,
+    )
     found = {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
     store = ConfigStore.instance()
     for exp in found.values():

@@ -17,9 +17,10 @@ PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
 
 
-def panels(n: int, width: float = 4.2, height: float = 3.3):
-    fig, axes = plt.subplots(1, n, figsize=(width * n, height), squeeze=False, layout="constrained")
-    return fig, list(axes[0])
+def panels(n: int, width: float = 4.2, height: float = 3.3, rows: int = 1):
+    """A figure of `rows` rows of n panels each; the axes in reading order."""
+    fig, axes = plt.subplots(rows, n, figsize=(width * n, height * rows), squeeze=False, layout="constrained")
+    return fig, list(axes.ravel())
 
 
 def settings(summary: pd.DataFrame, keys: list[str]) -> str:

@@ -1,0 +1,302 @@
+"""Width helps, depth hurts, initialisation decides (Zhu, Liu, Chrysos, Cevher, NeurIPS 2022).
+
+docs/protocols.md §7. Bias-free fully connected ReLU networks f(a) = X_L σ(X_{L−1} … σ(X_1 a)) / α of depth L (L
+weight matrices) and width m, X_1 ~ N(0, β₁²), hidden X_l ~ N(0, β²), X_L ~ N(0, β_L²). Perturbation stability
+P(f, ε) = E_{a, â}|∇f(a)ᵀ(a − â)| with â uniform in the ℓ2 ε-ball around a and ‖a‖ = 1. For a fixed gradient g,
+E|gᵀu| over u uniform in the ε-ball is ε‖g‖·E|u₁|, so P/ε = E_a‖∇f(a)‖·E|u₁| in closed form (`ball_abs_moment`).
+Measured at initialisation (an expectation over networks) and after training on 0-vs-1 MNIST with ‖a‖ = 1.
+"""
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from advrepro.claims import Band, claim, reported
+from advrepro.config import CommonConfig, require_choice, require_positive
+from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.device import resolve_dtype
+from advrepro.errors import UserError
+from advrepro.experiment import Experiment
+from advrepro.lazy import data_orders, minibatches
+from advrepro.nets import Net
+from advrepro.progress import bar
+from advrepro.seeding import generator
+from advrepro.stats import slope_estimate, statistic_estimate, unit_means
+
+NAME = "zhu-stability"
+INITS = ("lecun", "he", "ntk", "small")
+REGIMES = ("init", "trained")
+
+
+@dataclasses.dataclass
+class ZhuConfig(CommonConfig):
+    """zhu-stability's keys (configs/zhu-stability.yaml, tags and sources in docs/protocols.md §7)."""
+
+    p: int = 784
+    width: int = 256
+    depth: int = 4
+    init: str = "he"
+    beta1_sq: Optional[float] = None  # noqa: UP045 (OmegaConf 2.3 reads typing.Optional)
+    beta_sq: Optional[float] = None  # noqa: UP045
+    betaL_sq: Optional[float] = None  # noqa: UP045
+    alpha: float = 1.0
+    c: float = 1.75
+    regime: str = "init"
+    networks: int = 10
+    n_inputs: int = 500
+    lr: float = 0.1
+    batch_size: int = 64
+    epochs: int = 3
+    train_subset: int = 0
+    antialias: bool = False
+    data_dir: str = "data"
+    download: bool = True
+
+    def __post_init__(self):
+        require_positive(
+            self, "p", "width", "alpha", "c", "networks", "n_inputs", "lr", "batch_size", "epochs"
+        )
+        require_choice(self, "init", INITS)
+        require_choice(self, "regime", REGIMES)
+        if self.depth < 2:
+            raise UserError(
+                f"depth counts weight matrices (input, hidden, output) and must be ≥ 2, got {self.depth}"
+            )
+        if round(self.p**0.5) ** 2 != self.p or self.p > 784:
+            raise UserError(f"p must be s² for an s×s downsampled image with s ≤ 28, got {self.p}")
+        if self.train_subset < 0:
+            raise UserError("train_subset must be ≥ 0 (0 = all)")
+
+    def variances(self) -> tuple[float, float, float]:
+        """(β₁², β², β_L²): the keys when set, else the init's row of the paper's table (small: all m^(−2c))."""
+        m, p = self.width, self.p
+        rows = {
+            "lecun": (1 / p, 1 / m, 1 / m),
+            "he": (2 / p, 2 / m, 2 / m),
+            "ntk": (2 / m, 2 / m, 1.0),
+            "small": (m ** (-2 * self.c),) * 3,
+        }
+        given = (self.beta1_sq, self.beta_sq, self.betaL_sq)
+        return tuple(g if g is not None else r for g, r in zip(given, rows[self.init], strict=True))
+
+
+def init_networks(cfg: ZhuConfig, count: int, dtype, device) -> Net:
+    """`count` networks, each from its own stream (seed, 'network', index): L weight matrices, no biases."""
+    beta1_sq, beta_sq, betaL_sq = cfg.variances()
+    weights, readouts = [], []
+    for index in range(count):
+        g = generator(cfg.seed, "network", index)
+        layers = [torch.randn(cfg.width, cfg.p, generator=g, dtype=dtype) * math.sqrt(beta1_sq)]
+        layers += [
+            torch.randn(cfg.width, cfg.width, generator=g, dtype=dtype) * math.sqrt(beta_sq)
+            for _ in range(cfg.depth - 2)
+        ]
+        weights.append(layers)
+        readouts.append(torch.randn(cfg.width, generator=g, dtype=dtype) * math.sqrt(betaL_sq) / cfg.alpha)
+    return Net(
+        weights=[torch.stack(w).to(device) for w in zip(*weights, strict=True)],
+        readout=torch.stack(readouts).to(device),
+    )
+
+
+def ball_abs_moment(p: int) -> float:
+    """E|u₁| for u uniform in the unit ball of R^p: 2Γ(p/2 + 1) / ((p + 1)√π Γ((p + 1)/2)) (≈ √(2/(πp)))."""
+    return 2 * math.exp(math.lgamma(p / 2 + 1) - math.lgamma((p + 1) / 2)) / ((p + 1) * math.sqrt(math.pi))
+
+
+def stability(net: Net, a: Tensor) -> dict[str, Tensor]:
+    """Per network and input (‖a‖ = 1): P/ε = ‖∇f(a)‖·E|u₁| in closed form, ‖∇f(a)‖ and |f(a)|."""
+    with torch.no_grad():
+        f, grad, _ = net.input_gradient(a)
+    grad_norm = grad.norm(dim=-1)
+    return {"p_over_eps": grad_norm * ball_abs_moment(a.shape[-1]), "grad_norm": grad_norm, "f_abs": f.abs()}
+
+
+def lazy_ratio(net: Net, start: Net) -> Tensor:
+    """κ = Σ_l ‖X_l(t) − X_l(0)‖_F / Σ_l ‖X_l(0)‖_F per network (the paper's lazy ratio)."""
+    now, then = [*net.weights, net.readout], [*start.weights, start.readout]
+    moved = sum((w - w0).flatten(1).norm(dim=1) for w, w0 in zip(now, then, strict=True))
+    return moved / sum(w0.flatten(1).norm(dim=1) for w0 in then)
+
+
+def train(cfg: ZhuConfig, net: Net, x: Tensor, y: Tensor) -> Net:
+    """Plain SGD on the mean logistic loss log(1 + e^{−y f}) [inferred], every network batched (autograd over the
+    sum of their losses: each network's gradient is its own). Each run shuffles once and walks that order."""
+    params = [w.clone().requires_grad_(True) for w in [*net.weights, net.readout]]
+    order = data_orders([(cfg.seed, r) for r in range(len(net.readout))], len(y), x.device)
+    progress = bar(range(cfg.epochs), cfg, desc=f"{NAME} {cfg.init} L={cfg.depth} m={cfg.width}")
+    for _ in progress:
+        for idx in minibatches(order, cfg.batch_size):
+            model = Net(params[:-1], params[-1])
+            loss = torch.nn.functional.softplus(-y[idx] * model.forward(x[idx])).mean(-1).sum()
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for w, g in zip(params, grads, strict=True):
+                    w.sub_(cfg.lr * g)
+    return Net([w.detach() for w in params[:-1]], params[-1].detach())
+
+
+def accuracy(net: Net, x: Tensor, y: Tensor) -> Tensor:
+    with torch.no_grad():
+        return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1)
+
+
+# The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
+COLUMNS = {
+    "init": "initialisation: lecun, he, ntk (the paper's table) or small (β = m^(−c), the non-lazy setting)",
+    "depth": "L, weight matrices (L − 1 hidden ReLU layers)",
+    "width": "m, hidden units per layer",
+    "regime": "init (at initialisation) or trained (after SGD on 0-vs-1 MNIST)",
+    "network": "index of the network (one independent unit: an initialisation, and its training run)",
+    "p_over_eps": "P(f, ε)/ε = mean over inputs of ‖∇f(a)‖·E|u₁| (closed form; independent of ε)",
+    "grad_norm": "mean over inputs of ‖∇ₐf(a)‖",
+    "f_abs": "mean over inputs of |f(a)|",
+    "n_inputs": "test inputs a (‖a‖ = 1) the means run over",
+    "train_acc": "training accuracy (0-vs-1 MNIST; at initialisation too)",
+    "test_acc": "test accuracy",
+    "kappa": "lazy ratio κ = Σ_l ‖X_l − X_l(0)‖_F / Σ_l ‖X_l(0)‖_F (0 at initialisation)",
+    "trained": "regime is trained and test accuracy ≥ 0.95: the only trained rows the claims use",
+}
+MIN_ACCURACY = 0.95  # ours: a trained network below this test accuracy is not trained and supports no claim
+
+
+def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
+    """Rows of one cell, one per network (columns: COLUMNS, `advrepro list --columns`): P/ε over n_inputs test
+    inputs at initialisation, or after training every network on 0-vs-1 MNIST."""
+    dtype = resolve_dtype(cfg.dtype)
+    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.p, True, cfg.antialias, dtype=dtype)
+    data = {k: v.to(device) for k, v in data.items()}
+    x, y = data["train_x"], data["train_y"]
+    if cfg.train_subset:
+        keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
+        x, y = x[keep], y[keep]
+    pick = torch.randperm(len(data["test_y"]), generator=generator(cfg.seed, "inputs"))[: cfg.n_inputs]
+    inputs = data["test_x"][pick.to(device)]
+    start = init_networks(cfg, cfg.networks, dtype, device)
+    net = train(cfg, start, x, y) if cfg.regime == "trained" else start
+    measured = {k: v.mean(-1).cpu().numpy() for k, v in stability(net, inputs).items()}
+    test_acc = accuracy(net, data["test_x"], data["test_y"]).cpu().numpy()
+    return pd.DataFrame(
+        {
+            "init": cfg.init,
+            "depth": cfg.depth,
+            "width": cfg.width,
+            "regime": cfg.regime,
+            "network": np.arange(cfg.networks),
+            **measured,
+            "n_inputs": len(inputs),
+            "train_acc": accuracy(net, x, y).cpu().numpy(),
+            "test_acc": test_acc,
+            "kappa": lazy_ratio(net, start).cpu().numpy(),
+            "trained": (cfg.regime == "trained") & (test_acc >= MIN_ACCURACY),
+        }
+    )
+
+
+# The paper's trend table: sign of the change of P/ε (width: in the over-parameterised regime; depth: per layer).
+DEPTH_TREND = {"lecun": "down", "he": "up", "ntk": "up"}
+MIN_TREND = 0.05  # ours: a trend is a slope of at least 0.05 in log P/ε (per log width, or per layer)
+
+
+def usable(rows: pd.DataFrame, regime: str) -> pd.DataFrame:
+    """Rows a claim may rest on: every network at initialisation; trained networks (test accuracy ≥ 0.95) after."""
+    own = rows[rows["regime"] == regime]
+    return own if regime == "init" else own[own["trained"].astype(bool)]
+
+
+def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
+    """The width trend (over the two largest widths, at the middle depth) or the depth trend (at the largest
+    width) of log P/ε for one initialisation and regime, resampling networks."""
+    all_rows = rows[(rows["regime"] == regime) & (rows["init"] == init)]
+    own = usable(rows, regime)
+    own = own[own["init"] == init]
+    left_out = len(all_rows) - len(own)
+    if axis == "width":
+        depths = sorted(all_rows["depth"].unique())
+        fixed = depths[len(depths) // 2] if depths else 0
+        widths = sorted(all_rows["width"].unique())[-2:]
+        frame = own[(own["depth"] == fixed) & own["width"].isin(widths)]
+        where, prediction, band = (
+            f"depth {fixed}, widths {', '.join(map(str, widths))}",
+            "< 0: width helps",
+            "down",
+        )
+    else:
+        fixed = all_rows["width"].max() if len(all_rows) else 0
+        frame = own[own["width"] == fixed]
+        where = f"width {fixed}"
+        band = DEPTH_TREND[init]
+        prediction = "< 0 per layer: depth helps" if band == "down" else "> 0 per layer: depth hurts"
+    per_network = unit_means(frame, [axis], "network", ["p_over_eps"])
+    estimate = slope_estimate(per_network, axis, "p_over_eps", "networks", log_x=axis == "width")
+    notes = [f"{left_out} untrained networks left out (test accuracy < {MIN_ACCURACY:g})"] if left_out else []
+    return claim(
+        NAME,
+        f"{axis}-{init}-{regime}",
+        f"slope of log P/ε against {'log width' if axis == 'width' else 'depth'} ({init}, {regime}, {where})",
+        prediction,
+        "[paper]",
+        Band(high=-MIN_TREND) if band == "down" else Band(low=MIN_TREND),
+        f"ours: a trend is a slope of at least {MIN_TREND:g}",
+        estimate,
+        "; ".join(notes),
+        unmeasured=f"fewer than two {axis} values with usable networks",
+    )
+
+
+def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
+    """The paper's trend table (width helps when over-parameterised; depth helps under LeCun, hurts under He and
+    NTK), tested in each regime separately, and the lazy ratio κ of the trained networks."""
+    out = [
+        trend_claim(rows, init, regime, axis)
+        for regime in REGIMES
+        if (rows["regime"] == regime).any()
+        for init in DEPTH_TREND
+        if ((rows["regime"] == regime) & (rows["init"] == init)).any()
+        for axis in ("width", "depth")
+    ]
+    trained = rows[rows["regime"] == "trained"]
+    for init in INITS:
+        own = trained[trained["init"] == init]
+        if len(own):
+            out.append(
+                reported(
+                    NAME,
+                    f"kappa-{init}",
+                    f"median lazy ratio κ of the trained {init} networks (all widths and depths); "
+                    f"{int(own['trained'].sum())} of {len(own)} reach test accuracy {MIN_ACCURACY:g}",
+                    statistic_estimate(own["kappa"], "networks", np.median),
+                    "no claim: the paper gives κ for its non-lazy experiment only; small is β = m^(−c), the "
+                    "non-lazy setting, lecun/he/ntk the lazy ones",
+                )
+            )
+    return out
+
+
+def cost_model(c: dict) -> float:
+    """Cost model for estimates: the matmuls of every network, per input at initialisation, per SGD example after."""
+    per_example = c["width"] * (c["p"] + (c["depth"] - 2) * c["width"] + 1)
+    examples = c["n_inputs"] + (
+        3 * c["epochs"] * (c["train_subset"] or 12_665) if c["regime"] == "trained" else 0
+    )
+    return c["networks"] * per_example * examples
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="Perturbation stability against width, depth and initialisation: width helps, depth hurts, init decides",
+    reproduces="Zhu, Liu, Chrysos, Cevher, 'Robustness in deep learning: the good (width), the bad (depth), and the "
+    "ugly (initialization)' (NeurIPS 2022), the trend table and the FCNN figures",
+    figures=(f"{NAME}_width", f"{NAME}_kappa"),
+    config_class=ZhuConfig,
+    run=run,
+    claims=claims,
+    figure_module="advrepro.figures.zhu_stability",
+    cost_model=cost_model,
+    columns=COLUMNS,
+)

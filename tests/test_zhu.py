@@ -1,0 +1,96 @@
+"""zhu-stability: the closed-form stability against sampling, the ball moment, the init table, κ, the CLI."""
+
+import math
+
+import pytest
+import torch
+
+from advrepro.experiments.zhu_stability import (
+    ZhuConfig,
+    ball_abs_moment,
+    init_networks,
+    lazy_ratio,
+    stability,
+)
+from advrepro.nets import Net, sphere
+from advrepro.seeding import generator
+from tests.helpers import assert_columns_documented
+
+
+@pytest.mark.parametrize(("p", "exact"), [(1, 0.5), (2, 4 / (3 * math.pi)), (3, 3 / 8)])
+def test_ball_moment_is_exact_in_low_dimension(p, exact):
+    assert ball_abs_moment(p) == pytest.approx(exact, rel=1e-12)
+
+
+def test_ball_moment_matches_sampling_and_its_large_p_limit():
+    g = generator(0, "test")
+    p = 49
+    direction = sphere(200_000, p, 1.0, g, torch.float64)
+    radius = torch.rand(200_000, 1, generator=g, dtype=torch.float64) ** (1 / p)  # uniform in the ball
+    sampled = (direction * radius)[:, 0].abs().mean().item()
+    assert sampled == pytest.approx(ball_abs_moment(p), rel=0.01)
+    assert ball_abs_moment(784) == pytest.approx(math.sqrt(2 / (math.pi * 784)), rel=0.01)
+
+
+def test_closed_form_stability_equals_the_sampled_expectation_over_the_ball():
+    """P(f, ε)/ε = E|∇f(a)ᵀ(a − â)|/ε with â uniform in the ε-ball, sampled, against ‖∇f(a)‖·E|u₁|."""
+    cfg = ZhuConfig(p=16, width=12, depth=4, init="he", networks=2, seed=3)
+    net = init_networks(cfg, 2, torch.float64, "cpu")
+    a = sphere(3, 16, 1.0, generator(0, "a"), torch.float64)
+    closed = stability(net, a)["p_over_eps"]  # (networks, inputs)
+    g, eps, samples = generator(1, "ball"), 0.3, 100_000
+    u = sphere(samples, 16, 1.0, g, torch.float64) * torch.rand(
+        samples, 1, generator=g, dtype=torch.float64
+    ) ** (1 / 16)
+    _, grad, _ = net.input_gradient(a)
+    sampled = (grad @ (eps * u).T).abs().mean(-1) / eps
+    torch.testing.assert_close(sampled, closed, rtol=0.02, atol=0)
+
+
+def test_input_gradient_of_a_bias_free_deep_net_equals_autograd():
+    net = init_networks(ZhuConfig(p=9, width=7, depth=5, init="lecun"), 2, torch.float64, "cpu")
+    a = sphere(4, 9, 1.0, generator(0, "a"), torch.float64).requires_grad_(True)
+    f, grad, _ = net.input_gradient(a)
+    (auto,) = torch.autograd.grad(net.forward(a).sum(), a)  # each input's f depends on it alone
+    torch.testing.assert_close(grad.sum(0), auto)
+
+
+@pytest.mark.parametrize(
+    ("init", "expected"),
+    [("lecun", (1 / 100, 1 / 20, 1 / 20)), ("he", (2 / 100, 2 / 20, 2 / 20)), ("ntk", (2 / 20, 2 / 20, 1.0))],
+)
+def test_the_init_table_and_one_override(init, expected):
+    cfg = ZhuConfig(p=100, width=20, init=init)
+    assert cfg.variances() == pytest.approx(expected)
+    xavier = ZhuConfig(p=100, width=20, init=init, beta1_sq=2 / 120)
+    assert xavier.variances()[0] == pytest.approx(2 / 120) and xavier.variances()[1:] == pytest.approx(
+        expected[1:]
+    )
+    small = ZhuConfig(p=100, width=20, init="small", c=1.75)
+    assert small.variances() == pytest.approx((20**-3.5,) * 3)
+
+
+def test_sampled_weights_have_the_init_variances():
+    cfg = ZhuConfig(p=400, width=300, depth=3, init="ntk")
+    net = init_networks(cfg, 1, torch.float64, "cpu")
+    beta1_sq, beta_sq, betaL_sq = cfg.variances()
+    assert net.weights[0].var().item() == pytest.approx(beta1_sq, rel=0.02)
+    assert net.weights[1].var().item() == pytest.approx(beta_sq, rel=0.02)
+    assert net.readout.var().item() == pytest.approx(betaL_sq, rel=0.2)
+
+
+def test_lazy_ratio_is_the_relative_frobenius_movement():
+    start = init_networks(ZhuConfig(p=9, width=7, depth=3), 2, torch.float64, "cpu")
+    assert torch.equal(lazy_ratio(start, start), torch.zeros(2, dtype=torch.float64))
+    doubled = Net([2 * w for w in start.weights], 2 * start.readout)
+    torch.testing.assert_close(lazy_ratio(doubled, start), torch.ones(2, dtype=torch.float64))
+
+
+def test_zhu_cli_smoke(cli, results, mnist_smoke):
+    result = cli("run", "zhu-stability", *mnist_smoke)
+    assert result.exit_code == 0, result.stderr
+    assert_columns_documented(results, "zhu-stability")
+    assert (results / "figures" / "zhu-stability_width.png").is_file()
+    assert "width-he-init" in result.stdout and "depth-lecun-init" in result.stdout
+    bad = cli("run", "zhu-stability", "depth=1", f"results_dir={results}")
+    assert bad.exit_code == 2 and "depth counts weight matrices" in bad.stderr
