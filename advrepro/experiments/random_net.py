@@ -154,22 +154,7 @@ def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True)
     for key in ("d", "width", "depth", "activation"):
         rows.insert(0, key, getattr(cfg, key))
-    return rows[
-        [
-            "d",
-            "width",
-            "depth",
-            "activation",
-            "network",
-            "input",
-            "f_abs",
-            "grad_norm",
-            "eta",
-            "delta_norm",
-            "eta_lin",
-            "flipped",
-        ]
-    ]
+    return rows[list(COLUMNS)]  # the documented columns, in their documented order
 
 
 LIMIT_TOLERANCE = 0.02  # relative; the neglected finite-width and finite-d terms are O(1/k) and O(1/d)

@@ -66,6 +66,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
                     )
                 lost = curve(own[(own["depth"] == depth) & ~own.index.isin(kept.index)], "p_over_eps")
                 ax.plot(lost["width"], lost["mean"], color=colour, marker="x", ls="none", ms=5)
+            ax.plot([], [], color="0.4", ls=":", lw=1, label="paper's bound: shape only")
             ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="P/ε", title=f"{init}, {regime}")
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=6, title="depth", title_fontsize=6)
