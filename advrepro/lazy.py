@@ -2,8 +2,8 @@
 
 f(x) = (1/√m) Σ_s a_s relu(w_s·x + b_s) + a_0/√m with w_s, b_s ~ N(0, 1) (no 1/d), a_s, a_0 = ±1 frozen
 (the published code's fc2). The lazy regime (Definition 2.1): max_s ‖[w_s, b_s] − [w_s, b_s]_0‖ ≤ C0/√m.
-Here: the config keys both experiments have, the model batched over runs, the 0-vs-1 MNIST task on the device,
-the shuffled minibatches and the closed-form SGD step. docs/protocols.md §2–3.
+Here: the config keys both experiments have, the model batched over runs, the shuffled minibatches and the
+closed-form SGD step (the 0-vs-1 MNIST task is `advrepro.data.mnist.binary_task`). docs/protocols.md §2–3.
 """
 
 import dataclasses
@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 
 from advrepro.config import CommonConfig, require_positive
-from advrepro.data.mnist import binary_mnist, load_mnist
-from advrepro.errors import UserError
+from advrepro.data.mnist import require_square
 from advrepro.nets import Net, rademacher
 from advrepro.seeding import generator
 
@@ -38,15 +37,7 @@ class LazyConfig(CommonConfig):
 
     def __post_init__(self):
         require_positive(self, "d", "width", "C0", "lr", "batch_size", "max_epochs", "runs")
-        if round(self.d**0.5) ** 2 != self.d or self.d > 784:
-            raise UserError(f"d must be s² for an s×s downsampled image with s ≤ 28, got {self.d}")
-
-
-def mnist_task(cfg: LazyConfig, normalize: bool, dtype, device) -> dict[str, Tensor]:
-    """The papers' task on the device: digits 0 (label −1) and 1 (+1), downsampled to d = s² pixels, optionally
-    each image scaled to ‖x‖ = 1; keys train_x, train_y, test_x, test_y."""
-    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.d, normalize, cfg.antialias, dtype=dtype)
-    return {k: v.to(device) for k, v in data.items()}
+        require_square(self.d)
 
 
 def data_orders(streams: Iterable[tuple[int, int]], n: int, device) -> Tensor:

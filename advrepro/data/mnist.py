@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from advrepro.errors import UserError
+from advrepro.seeding import generator
 from advrepro.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -189,3 +190,21 @@ def binary_mnist(
             x = x / x.norm(dim=1, keepdim=True)
         out[f"{split}_x"], out[f"{split}_y"] = x, torch.where(labels[keep] == digits[1], 1.0, -1.0).to(dtype)
     return out
+
+
+def require_square(d: int, name: str = "d") -> None:
+    """The papers downsample 28×28 digits to s×s: d must be s² with s ≤ 28."""
+    if round(d**0.5) ** 2 != d or d > 784:
+        raise UserError(f"{name} must be s² for an s×s downsampled image with s ≤ 28, got {d}")
+
+
+def binary_task(cfg, d: int, normalize: bool, dtype, device) -> dict[str, torch.Tensor]:
+    """The lazy-training paper's task on the device: digits 0 (label −1) and 1 (+1) at d = s² pixels, optionally
+    ‖x‖ = 1; `cfg` gives data_dir, download, antialias, seed and, if it has one, train_subset (n > 0: a fixed
+    random subset of the training images, from the stream (seed, 'subset'))."""
+    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), d, normalize, cfg.antialias, dtype=dtype)
+    subset = getattr(cfg, "train_subset", 0)
+    if subset:
+        keep = torch.randperm(len(data["train_y"]), generator=generator(cfg.seed, "subset"))[:subset]
+        data["train_x"], data["train_y"] = data["train_x"][keep], data["train_y"][keep]
+    return {k: v.to(device) for k, v in data.items()}

@@ -16,6 +16,7 @@ from torch import Tensor
 from advrepro.attacks import logistic_ascent, pgd_l2
 from advrepro.claims import Band, claim, reported
 from advrepro.config import require_choice, require_positive
+from advrepro.data.mnist import binary_task
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
@@ -27,12 +28,10 @@ from advrepro.lazy import (
     data_orders,
     init_lazy_nets,
     minibatches,
-    mnist_task,
     sgd_step,
 )
 from advrepro.nets import Net
 from advrepro.progress import bar
-from advrepro.seeding import generator
 from advrepro.stats import (
     Estimate,
     at_mode,
@@ -226,11 +225,8 @@ COLUMNS = {
 def run_batch(cfgs: list[LazyPGDConfig], device: torch.device) -> list[pd.DataFrame]:
     """Rows of each cell in `cfgs` (cells that differ only in ε and R), trained and attacked as one batch."""
     cfg = cfgs[0]
-    data = mnist_task(cfg, True, resolve_dtype(cfg.dtype), device)
+    data = binary_task(cfg, cfg.d, True, resolve_dtype(cfg.dtype), device)
     x, y = data["train_x"], data["train_y"]
-    if cfg.train_subset:
-        keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
-        x, y = x[keep], y[keep]
     models = PerModel.of(cfgs, x.dtype, device)
     nets, record = train(cfgs, models, x, y, device)
     net = nets.net()

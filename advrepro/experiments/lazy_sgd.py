@@ -13,6 +13,7 @@ import torch
 
 from advrepro.claims import Band, claim, reported
 from advrepro.config import require_choice, require_positive
+from advrepro.data.mnist import binary_task
 from advrepro.device import resolve_dtype
 from advrepro.experiment import Experiment
 from advrepro.flip import exact_flip, gradient_ray, walk_flip
@@ -23,7 +24,6 @@ from advrepro.lazy import (
     data_orders,
     init_lazy_nets,
     minibatches,
-    mnist_task,
     sgd_step,
 )
 from advrepro.nets import Net
@@ -218,7 +218,7 @@ def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
     """Rows of one cell, one per (run, test image) (columns: COLUMNS, `advrepro list --columns`): train every run,
     then measure the smallest flipping step along the gradient at every test image."""
     dtype = resolve_dtype(cfg.dtype)
-    data = mnist_task(cfg, cfg.normalize, dtype, device)
+    data = binary_task(cfg, cfg.d, cfg.normalize, dtype, device)
     nets, record = train(cfg, data["train_x"], data["train_y"], device)
     net = nets.net()
     record["train_acc"] = accuracy(net, data["train_x"], data["train_y"])

@@ -18,11 +18,11 @@ from torch import Tensor
 
 from advrepro.claims import Band, claim, reported
 from advrepro.config import CommonConfig, require_choice, require_positive
-from advrepro.data.mnist import binary_mnist, load_mnist
+from advrepro.data.mnist import binary_task, require_square
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
-from advrepro.lazy import data_orders, minibatches
+from advrepro.lazy import accuracy, data_orders, minibatches
 from advrepro.nets import Net
 from advrepro.progress import bar
 from advrepro.seeding import generator
@@ -67,8 +67,7 @@ class ZhuConfig(CommonConfig):
             raise UserError(
                 f"depth counts weight matrices (input, hidden, output) and must be ≥ 2, got {self.depth}"
             )
-        if round(self.p**0.5) ** 2 != self.p or self.p > 784:
-            raise UserError(f"p must be s² for an s×s downsampled image with s ≤ 28, got {self.p}")
+        require_square(self.p, "p")
         if self.train_subset < 0:
             raise UserError("train_subset must be ≥ 0 (0 = all)")
 
@@ -141,11 +140,6 @@ def train(cfg: ZhuConfig, net: Net, x: Tensor, y: Tensor) -> Net:
     return Net([w.detach() for w in params[:-1]], params[-1].detach())
 
 
-def accuracy(net: Net, x: Tensor, y: Tensor) -> Tensor:
-    with torch.no_grad():
-        return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1)
-
-
 # The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
 COLUMNS = {
     "init": "initialisation: lecun, he, ntk (the paper's table) or small (β = m^(−c), the non-lazy setting)",
@@ -169,18 +163,14 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
     """Rows of one cell, one per network (columns: COLUMNS, `advrepro list --columns`): P/ε over n_inputs test
     inputs at initialisation, or after training every network on 0-vs-1 MNIST."""
     dtype = resolve_dtype(cfg.dtype)
-    data = binary_mnist(load_mnist(cfg.data_dir, cfg.download), cfg.p, True, cfg.antialias, dtype=dtype)
-    data = {k: v.to(device) for k, v in data.items()}
+    data = binary_task(cfg, cfg.p, True, dtype, device)
     x, y = data["train_x"], data["train_y"]
-    if cfg.train_subset:
-        keep = torch.randperm(len(y), generator=generator(cfg.seed, "subset"))[: cfg.train_subset].to(device)
-        x, y = x[keep], y[keep]
     pick = torch.randperm(len(data["test_y"]), generator=generator(cfg.seed, "inputs"))[: cfg.n_inputs]
     inputs = data["test_x"][pick.to(device)]
     start = init_networks(cfg, cfg.networks, dtype, device)
     net = train(cfg, start, x, y) if cfg.regime == "trained" else start
     measured = {k: v.mean(-1).cpu().numpy() for k, v in stability(net, inputs).items()}
-    test_acc = accuracy(net, data["test_x"], data["test_y"]).cpu().numpy()
+    test_acc = accuracy(net, data["test_x"], data["test_y"])
     return pd.DataFrame(
         {
             "init": cfg.init,
@@ -190,7 +180,7 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
             "network": np.arange(cfg.networks),
             **measured,
             "n_inputs": len(inputs),
-            "train_acc": accuracy(net, x, y).cpu().numpy(),
+            "train_acc": accuracy(net, x, y),
             "test_acc": test_acc,
             "kappa": lazy_ratio(net, start).cpu().numpy(),
             "trained": (cfg.regime == "trained") & (test_acc >= MIN_ACCURACY),
