@@ -104,6 +104,11 @@ def adhoc_label(parsed: ParsedOverrides) -> str:
     return text if len(text) <= 60 else f"{text[:60]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
+def launcher_of(parsed: ParsedOverrides) -> str | None:
+    """The Hydra launcher a command names (hydra/launcher=…), or None to run in this process."""
+    return next((o.split("=", 1)[1] for o in parsed.hydra if o.startswith("hydra/launcher=")), None)
+
+
 @dataclasses.dataclass
 class Plan:
     """What a command will do: its cells, whether they are the preset grids, and where its outputs go."""
@@ -118,7 +123,7 @@ class Plan:
 
     @property
     def launcher(self) -> str | None:
-        return next((o.split("=", 1)[1] for o in self.parsed.hydra if o.startswith("hydra/launcher=")), None)
+        return launcher_of(self.parsed)
 
 
 def split_for_all(experiments: list[Experiment], overrides: list[str]) -> dict[str, list[str]]:
@@ -182,7 +187,7 @@ def check_launcher(experiment: Experiment, parsed: ParsedOverrides) -> None:
     try:
         compose(experiment.name, parsed.hydra + parsed.pinned, with_hydra=True)
     except UserError as err:
-        launcher = next((o.split("=", 1)[1] for o in parsed.hydra if o.startswith("hydra/launcher=")), None)
+        launcher = launcher_of(parsed)
         if launcher is None or f"hydra/launcher/{launcher}" not in str(err):
             raise
         with initialize_config_dir(
