@@ -70,12 +70,15 @@ def _first_line(err: Exception) -> str:
     return line
 
 
+def hydra_configs(job_name: str):
+    """Hydra initialised on `configs/` (a context manager), for composing and for launchers."""
+    return initialize_config_dir(config_dir=str(config_dir()), version_base=VERSION_BASE, job_name=job_name)
+
+
 def compose(experiment: str, overrides: Iterable[str] = (), with_hydra: bool = False) -> DictConfig:
     """The experiment's config with `overrides` applied; any composition error becomes a UserError."""
     try:
-        with initialize_config_dir(
-            config_dir=str(config_dir()), version_base=VERSION_BASE, job_name=experiment
-        ):
+        with hydra_configs(experiment):
             return hydra_compose(
                 config_name=experiment, overrides=list(overrides), return_hydra_config=with_hydra
             )

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra import initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -37,7 +36,7 @@ from advrepro.config import (
     NON_IDENTITY_KEYS,
     ParsedOverrides,
     compose,
-    config_dir,
+    hydra_configs,
     identity,
     merge_values,
     override_string,
@@ -190,9 +189,7 @@ def check_launcher(experiment: Experiment, parsed: ParsedOverrides) -> None:
         launcher = launcher_of(parsed)
         if launcher is None or f"hydra/launcher/{launcher}" not in str(err):
             raise
-        with initialize_config_dir(
-            config_dir=str(config_dir()), version_base="1.3", job_name=experiment.name
-        ):
+        with hydra_configs(experiment.name):
             known = GlobalHydra.instance().config_loader().get_group_options("hydra/launcher")
         raise UserError(f"unknown launcher '{launcher}' (installed: {', '.join(sorted(known))})") from err
 
@@ -282,7 +279,7 @@ def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: 
     from hydra.core.utils import JobStatus
     from hydra.types import HydraContext, RunMode
 
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=experiment.name):
+    with hydra_configs(experiment.name):
         hydra = GlobalHydra.instance().hydra
         cfg = hydra.compose_config(experiment.name, hydra_overrides + jobs[0], run_mode=RunMode.MULTIRUN)
         HydraConfig.instance().set_config(cfg)
