@@ -22,8 +22,8 @@ class Experiment:
     what a cell computes to one value (so such cells are one cell); `figure_module` holds
     plot(rows, summary, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing;
     `columns` documents every column of rows.csv (name -> meaning, with the unit); `rows_version` is raised when
-    the rows' columns change, and enters the cell's identity (`digest`) so that cells written with the old columns
-    are recomputed rather than misread.
+    the rows' columns or values change (a fix), and enters the cell's identity (`digest`) so that cells written by
+    the old code are recomputed rather than misread.
     """
 
     name: str

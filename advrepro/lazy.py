@@ -80,17 +80,24 @@ class LazyNets:
             sq = sq + (self.b - self.b0).pow(2)
         return sq.max(-1).values.sqrt()
 
-    def project(self, radius: Tensor | float) -> None:
-        """Every neuron's [w_s, b_s] back onto the ball of that radius around its initial value (inside: unchanged)."""
+    def project(self, radius: Tensor | float, moving: Tensor | None = None) -> None:
+        """Every neuron of the `moving` models (default: all) outside the ball of that radius around its initial
+        [w_s, b_s] back onto it. Neurons inside, and models that stopped, keep their bits: W0 + 1·(W − W0) would round
+        them, so a stopped model's weights would depend on how long the models batched with it train."""
         with torch.no_grad():
             sq = (self.W - self.W0).pow(2).sum(-1)
             if self.b is not None:
                 sq = sq + (self.b - self.b0).pow(2)
             radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
-            shrink = torch.clamp(radius / sq.sqrt().clamp_min(1e-30), max=1.0)  # (M, m); 1 inside the ball
-            self.W.copy_(self.W0 + shrink[..., None] * (self.W - self.W0))
+            outside = sq > radius.square()  # (M, m)
+            if moving is not None:
+                outside &= moving[:, None]
+            shrink = radius / sq.sqrt().clamp_min(1e-30)
+            self.W.copy_(
+                torch.where(outside[..., None], self.W0 + shrink[..., None] * (self.W - self.W0), self.W)
+            )
             if self.b is not None:
-                self.b.copy_(self.b0 + shrink * (self.b - self.b0))
+                self.b.copy_(torch.where(outside, self.b0 + shrink * (self.b - self.b0), self.b))
 
 
 def concat(parts: list[LazyNets]) -> LazyNets:
@@ -140,8 +147,8 @@ def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor) ->
     Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ.
     """
     z = nets.linear_preactivation(x)  # (M, B, m)
-    f = torch.relu(z) @ nets.readout[..., None]
-    f = f.squeeze(-1) if nets.out_bias is None else f.squeeze(-1) + nets.out_bias[:, None]
+    f = (torch.relu(z) * nets.readout[:, None, :]).sum(-1)  # not a batched matrix-vector product: its bits
+    f = f if nets.out_bias is None else f + nets.out_bias[:, None]  # depend on how many models share the call
     dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1] * active[:, None]
     C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (M, B, m)
     with torch.no_grad():

@@ -112,7 +112,7 @@ class Net:
             nets = rays // N
             z = torch.addcmul(flat_z1[rays, None, :], t[..., None], flat_v[rays, None, :])  # (R, G, k)
             if len(self.weights) == 1:
-                f = torch.bmm(self.psi(z), self.readout[nets, :, None]).squeeze(-1)
+                f = (self.psi(z) * self.readout[nets, None, :]).sum(-1)  # batch-invariant, unlike a bmm
                 return f if self.out_bias is None else f + self.out_bias[nets, None]
             # Deeper: pack each network's active rays side by side (rays are sorted) and run those networks.
             used, which, counts = nets.unique_consecutive(return_inverse=True, return_counts=True)

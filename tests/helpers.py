@@ -294,3 +294,46 @@ def zhu_rows(width_slope=-0.3, lecun_depth=-0.3, he_depth=0.3, ntk_depth=0.3, ne
         )
     rows = pd.concat(frames, ignore_index=True)
     return rows, pd.DataFrame({"cell": ["c0"]})
+
+
+def smoke_cells(
+    experiment: str,
+    results: Path,
+    data_dir: Path,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    chunk_mb: int | None = None,
+    one_cell_at_a_time: bool = False,
+) -> dict[str, bytes]:
+    """Every smoke cell of `experiment`, computed in this process under the given settings: cell digest -> the bytes
+    of its rows.csv. Only the keys the experiment has are passed (data_dir and download are MNIST experiments' own).
+    Batch groups train as one model unless `one_cell_at_a_time` (what a resumed or hand-picked subset does)."""
+    import torch
+
+    from advrepro import store, sweep
+    from advrepro.config import compose, to_plain
+    from advrepro.experiments import get
+
+    keys = set(to_plain(compose(experiment)))
+    settings = {"device": device, "chunk_mb": chunk_mb, "data_dir": data_dir, "download": False}
+    overrides = ["scale=smoke", "progress=false", f"results_dir={results}"] + [
+        f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
+    ]
+    request = sweep.plan(get(experiment), overrides, multirun=True)
+    groups = (
+        [[cell] for cell in request.cells]
+        if one_cell_at_a_time
+        else sweep.batches(request.experiment, request.cells)
+    )
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        for group in groups:
+            sweep.execute_cells([cell.plain for cell in group])
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        cell.digest: (store.cell_dir(results, experiment, cell.digest) / "rows.csv").read_bytes()
+        for cell in request.cells
+    }

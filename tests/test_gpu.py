@@ -2,7 +2,11 @@
 
 Marked `gpu` and skipped where torch sees no CUDA device; on a GPU box run `make test-gpu` (pytest -m gpu). A tensor
 left on the wrong device fails loudly (torch refuses to mix devices), so a clean run also checks placement.
+The harness (tests.helpers.smoke_cells) is the one tests/test_determinism.py runs CPU against CPU in every suite.
 """
+
+import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -10,6 +14,7 @@ import pytest
 import torch
 
 from advrepro.experiments import EXPERIMENTS
+from tests.helpers import smoke_cells
 
 pytestmark = [
     pytest.mark.gpu,
@@ -32,17 +37,16 @@ def agree(cpu: pd.Series, gpu: pd.Series) -> float:
 
 
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
-def test_every_experiment_on_cuda_matches_the_cpu(cli, tmp_path, mnist_smoke, experiment):
-    outputs = {}
-    for device in ("cpu", "cuda"):
-        results = tmp_path / device
-        args = [a for a in mnist_smoke if not a.startswith("results_dir=")]
-        result = cli("run", experiment, *args, f"device={device}", f"results_dir={results}", "--no-plot")
-        assert result.exit_code == 0, result.stderr
-        outputs[device] = pd.read_csv(results / f"{experiment}.csv").drop(columns="cell")
-        devices = pd.read_csv(results / f"{experiment}.cells.csv")["device"]
-        assert devices.str.startswith(device).all()
-    cpu, gpu = outputs["cpu"], outputs["cuda"]
+def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_smoke, experiment):
+    cells = {
+        device: smoke_cells(experiment, tmp_path / device, tmp_path / "data", device=device)
+        for device in ("cpu", "cuda")
+    }
+    for device in cells:
+        for digest in cells[device]:
+            meta = json.loads((tmp_path / device / "runs" / experiment / digest / "meta.json").read_text())
+            assert meta["device"].startswith(device)
+    cpu, gpu = (pd.concat([pd.read_csv(io.BytesIO(rows)) for rows in cells[d].values()]) for d in cells)
     assert list(cpu.columns) == list(gpu.columns) and len(cpu) == len(gpu)
     shares = {column: agree(cpu[column], gpu[column]) for column in cpu.columns}
     assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}

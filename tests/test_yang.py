@@ -14,11 +14,48 @@ def brute_force(queries, query_labels, refs, ref_labels, p):
     return distances.min(1).values
 
 
-def images(n, d, zero_share, seed):
+def brute_force_neighbour(distances, query_labels, ref_labels):
+    """The documented rule: the smallest distance, then the smallest training index (a Python loop, no torch
+    tie-breaking involved)."""
+    distances = distances.clone()
+    distances[query_labels[:, None] == ref_labels[None, :]] = torch.inf
+    return torch.tensor(
+        [min(range(len(row)), key=lambda j, row=row: (row[j].item(), j)) for row in distances]
+    )
+
+
+def images(n, d, zero_share, seed, levels=256):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, d), generator=g, dtype=torch.uint8)
+    x = (torch.randint(0, levels, (n, d), generator=g) * (255 // max(levels - 1, 1))).to(torch.uint8)
     x[torch.rand(n, d, generator=g) < zero_share] = 0
     return x, torch.randint(0, 3, (n,), generator=g)
+
+
+@pytest.mark.parametrize(
+    ("levels", "zero_share", "seed"), [(2, 0.5, 0), (3, 0.3, 1), (4, 0.8, 2), (256, 0.9, 3)]
+)
+def test_linf_ties_go_to_the_smallest_training_index(levels, zero_share, seed):
+    refs, ref_labels = images(200, 12, zero_share, seed, levels)
+    queries, query_labels = images(80, 12, zero_share, seed + 10, levels)
+    for q, ql in ((queries, query_labels), (refs, ref_labels)):
+        distances = (q[:, None, :].int() - refs[None, :, :].int()).abs().amax(-1).double()
+        for candidates in (1, 3, 50):
+            best, index, _ = nearest_linf(q, ql, refs, ref_labels, candidates=candidates)
+            assert torch.equal(index, brute_force_neighbour(distances, ql, ref_labels))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_l2_ties_go_to_the_smallest_training_index(normalize):
+    refs, ref_labels = images(150, 6, 0.3, 7, levels=2)
+    queries, query_labels = images(60, 6, 0.3, 8, levels=2)
+    queries[0], refs[:2] = 0, 0  # a zero image: unit-normalising it gives nan, which must not win
+    a, b = queries.double(), refs.double()
+    sq = a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2 * a @ b.T
+    if normalize:
+        sq = 2 - 2 * (a @ b.T) / (a.square().sum(1)[:, None] * b.square().sum(1)[None, :]).sqrt()
+    _, index = nearest_l2(queries, query_labels, refs, ref_labels, normalize)
+    expected = brute_force_neighbour(sq.nan_to_num(torch.inf), query_labels, ref_labels)
+    assert torch.equal(index[1:], expected[1:])
 
 
 @pytest.mark.parametrize(("zero_share", "seed"), [(0.0, 0), (0.6, 1), (0.9, 2), (0.97, 3)])

@@ -141,7 +141,7 @@ def algorithm1_epoch(
         xb = xb + attack(nets.net(), xb, yb, cfg, models.eps, models.step_size)
         correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
         sgd_step(nets, xb, yb, cfg.lr, active)
-        nets.project(models.radius)
+        nets.project(models.radius, active)
     return correct
 
 
@@ -156,7 +156,7 @@ def advtrain_epoch(
     for xb, yb in zip(xs.split(cfg.batch_size, 1), ys.split(cfg.batch_size, 1), strict=True):
         correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
         sgd_step(nets, xb, yb, cfg.lr, active)
-    nets.project(models.radius)
+    nets.project(models.radius, active)
     return correct
 
 
@@ -519,6 +519,7 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.lazy_pgd",
     cost_model=cost_model,
     columns=COLUMNS,
+    rows_version=2,  # 2: batch-invariant readout and projection
     batch_keys=("eps", "radius", "C0"),
     run_batch=run_batch,
 )

@@ -503,4 +503,5 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.lazy_sgd",
     cost_model=cost_model,
     columns=COLUMNS,
+    rows_version=2,  # 2: batch-invariant readout
 )

@@ -292,5 +292,6 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.random_net",
     cost_model=cost_model,
     columns=COLUMNS,
+    rows_version=2,  # 2: batch-invariant readout along rays
     canonical=canonical,
 )

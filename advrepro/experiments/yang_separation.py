@@ -86,7 +86,7 @@ COLUMNS = {
     "index": "the point's index within its split (after the class filter)",
     "label": "its label",
     "distance": "distance to the nearest training point of another label (pixels in [0, 1])",
-    "neighbour": "that training point's index",
+    "neighbour": "that training point's index (ties: the smallest index)",
     "neighbour_label": "its label",
     "exact_evaluations": "exact distances computed for the whole split (all pairs for l2)",
 }
@@ -220,4 +220,5 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.yang_separation",
     cost_model=cost_model,
     columns=COLUMNS,
+    rows_version=2,  # 2: ties go to the smallest training index
 )
