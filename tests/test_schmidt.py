@@ -17,7 +17,7 @@ from advrepro.experiments.schmidt_models import (
     run,
     sum_abs_shifted,
 )
-from tests.helpers import assert_columns_documented
+from tests.helpers import assert_columns_documented, outputs_of
 
 CPU = torch.device("cpu")
 
@@ -125,3 +125,14 @@ def test_n_and_tau_override_the_grid_and_the_scale():
     assert SchmidtConfig(model="bernoulli", d=10_000).flip_bias == pytest.approx(0.8 * 10_000**-0.25)
     one = run(SchmidtConfig(model="bernoulli", d=500, eps=0.1, n=3, draws=4, progress=False), CPU)
     assert set(one["n"]) == {3} and len(one) == 4
+
+
+def test_a_sweep_without_the_one_sample_cell_reports_its_claim_as_not_measured(cli, results):
+    result = cli(
+        "run", "schmidt-models", "-m", "model=gaussian", "d=10000", "eps=0.3", "n=2,32",
+        f"results_dir={results}", "progress=false", "--no-plot",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    claims = pd.read_csv(outputs_of(result, "schmidt-models") / "claims.csv").set_index("id")
+    one_sample = claims.loc["gaussian-standard-one-sample"]
+    assert one_sample["verdict"] == "not measured" and "n = 1" in one_sample["reason"]
