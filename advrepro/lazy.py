@@ -80,6 +80,14 @@ class LazyNets:
             sq = sq + (self.b - self.b0).pow(2)
         return sq.max(-1).values.sqrt()
 
+    def on_boundary(self, radius: Tensor | float, rtol: float = 1e-4) -> Tensor:
+        """Per model, the share of neurons on their ball's boundary: distance from initialisation ≥ (1 − rtol)·R."""
+        sq = (self.W - self.W0).pow(2).sum(-1)
+        if self.b is not None:
+            sq = sq + (self.b - self.b0).pow(2)
+        radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
+        return (sq >= ((1 - rtol) * radius).square()).to(sq.dtype).mean(-1)
+
     def project(self, radius: Tensor | float, moving: Tensor | None = None) -> None:
         """Every neuron of the `moving` models (default: all) outside the ball of that radius around its initial
         [w_s, b_s] back onto it. Neurons inside, and models that stopped, keep their bits: W0 + 1·(W − W0) would round

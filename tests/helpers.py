@@ -147,9 +147,11 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 
-def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0):
+def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0, recipe_step=0.5):
     """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at level·d^exponent or
-    level·m^exponent; right-panel cells with R < trained_from/√m are untrained (clean 0.6, the constant level)."""
+    level·m^exponent; right-panel cells with R < trained_from/√m are untrained (clean 0.6, the constant level);
+    and a recipe check at d = 196 whose default budget crosses 1/2 mid-step between ε = 0.3 and 0.4, the published
+    recipe `recipe_step` grid steps above ε = 0.3."""
     frames = []
     grid = np.geomspace(0.005, 2.0, 13)
     for d in (25, 100, 400):
@@ -161,10 +163,25 @@ def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0):
         robust = np.where(untrained, 0.46, 1 / (1 + (star / grid) ** 8))
         panel = _pgd_panel(d=100, width=width, radius=grid, eps=0.2, robust=robust)
         frames.append(panel.assign(clean_test_acc=np.where(untrained, 0.6, clean)))
+    budget = {"lr": 1.0, "batch_size": 128, "train_subset": 4000}
+    recipe = {"lr": 0.01, "batch_size": 32, "train_subset": 0}
+    for crossing_at, keys in ((0.5, budget), (recipe_step, recipe)):
+        step = np.array([0.0, 1.0])
+        panel = _pgd_panel(
+            d=196,
+            width=1000,
+            radius=10 / np.sqrt(1000),
+            eps=[0.3, 0.4],
+            robust=0.5 - 0.2 * (step - crossing_at),
+        )
+        if keys is recipe:
+            panel = panel.assign(train_size=12_665, pgd_steps=100, max_epochs=1000)
+        frames.append(panel.assign(**keys))
     rows = pd.concat(frames, ignore_index=True)
     rows["clean_test_acc"] = rows["clean_test_acc"].fillna(clean)
     rows["cell"] = [f"c{i}" for i in range(len(rows))]
-    return rows, pd.DataFrame({"cell": rows["cell"]})
+    summary = rows[["cell", *budget]].fillna(budget)
+    return rows.drop(columns=list(budget)), summary
 
 
 def _pgd_panel(d, width, radius, eps, robust):

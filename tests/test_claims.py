@@ -74,6 +74,7 @@ CASES = {
             "crossing-level": ({"level": 1.0}, {"level": 5.0}),
             "small-ball-not-robust": ({"level": 2.0}, {"level": 0.3}),
             "large-ball-robust": ({"level": 1.0}, {"level": 0.01}),
+            "recipe-crossing": ({"recipe_step": 0.5}, {"recipe_step": 2.5}),
         },
     ),
     "schmidt-models": (

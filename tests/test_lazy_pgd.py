@@ -122,6 +122,13 @@ def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
         and (rows["final_distance"] <= rows["radius"] * (1 + 1e-5)).all()
     )
     assert (rows["robust_test_acc"] <= rows["clean_test_acc"] + 0.02).all()
+    for _, row in rows.iterrows():  # one entry per epoch trained; the last is the final value
+        history = [float(v) for v in row["robust_train_history"].split(";")]
+        boundary = [float(v) for v in row["boundary_history"].split(";")]
+        assert len(history) == len(boundary) == row["epochs"] and 0 <= min(boundary) <= max(boundary) <= 1
+        assert history[-1] == pytest.approx(row["robust_train_acc"], abs=1e-4)
+        assert boundary[-1] == pytest.approx(row["boundary_share"], abs=1e-4)
+    assert rows.loc[rows["radius"] == 0.05, "boundary_share"].iloc[0] > 0.5  # a small ball binds most neurons
     assert (out / "figures" / "lazy-pgd_fig4.png").is_file()
     bad = cli("run", "lazy-pgd", "radius=-1", f"results_dir={tmp_path / 'bad'}")
     assert bad.exit_code == 2 and "radius must be positive" in bad.stderr
@@ -194,3 +201,11 @@ def test_adversarial_training_benchmark_compares_the_batched_model_with_a_per_mo
     assert "32" in code["method"] and code["setting"] == batched["setting"]
     assert batched["setting"] == looped["setting"] and looped["ratio_to_loop"] == 1.0
     assert batched["pgd_step_examples_per_second"] > 0 and batched["share_of_matmul_peak"] > 0
+
+
+def test_the_recipe_scale_pairs_the_published_recipe_with_the_default_budget(cli, tmp_path):
+    result = cli("run", "lazy-pgd", "scale=recipe", f"results_dir={tmp_path}", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("lazy-pgd: 16 cells in 4 batches") and not (tmp_path / "runs").exists()
+    recipe = [line for line in result.stdout.splitlines() if line.startswith("    missing") and "lr=" not in line]
+    assert len(recipe) == 8  # the config's own defaults are the published recipe: no lr override

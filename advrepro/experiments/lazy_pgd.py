@@ -40,6 +40,7 @@ from advrepro.stats import (
     loglog_slope,
     percentile_interval,
     statistic_estimate,
+    with_cell_keys,
 )
 
 NAME = "lazy-pgd"
@@ -179,13 +180,14 @@ def train(
     order = data_orders([(c.seed, r) for c in cfgs for r in range(c.runs)], n, device)
     active = torch.ones(len(order), dtype=torch.bool, device=device)
     epochs = torch.zeros(len(order), dtype=torch.long, device=device)
-    history = []
+    history, boundary = [], []
     label = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
     progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {label}")
     for _ in progress:
         epochs += active
         robust = EPOCHS[cfg.project](nets, x, y, order, cfg, models, active) / n
         history.append(torch.where(active, robust, history[-1] if history else robust))
+        boundary.append(nets.on_boundary(models.radius))
         active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
         progress.set_postfix(robust_train=f"{history[-1].mean().item():.3f}")
         if not active.any():
@@ -194,9 +196,19 @@ def train(
         "epochs": epochs,
         "robust_train_acc": history[-1],
         "final_distance": nets.distance(),
+        "boundary_share": boundary[-1],
         "stopped_early": ~active,
     }
-    return nets, {k: v.cpu().numpy() for k, v in record.items()}
+    record = {k: v.cpu().numpy() for k, v in record.items()}
+    for name, series in (("robust_train_history", history), ("boundary_history", boundary)):
+        per_model = torch.stack(series, 1).cpu().numpy()  # (models, epochs run by the batch)
+        record[name] = np.array(
+            [
+                ";".join(f"{v:.4f}" for v in values[:n])
+                for values, n in zip(per_model, record["epochs"], strict=True)
+            ]
+        )
+    return nets, record
 
 
 # The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
@@ -212,7 +224,10 @@ COLUMNS = {
     "epochs": "epochs trained",
     "robust_train_acc": "robust training accuracy of the last epoch",
     "final_distance": "max over neurons of the distance from initialisation",
+    "boundary_share": "share of neurons on their ball's boundary at the end (distance ≥ (1 − 10⁻⁴)·R)",
     "stopped_early": "the early-stopping rule ended training",
+    "robust_train_history": "robust training accuracy of each epoch trained, ';'-separated",
+    "boundary_history": "boundary_share after each epoch trained, ';'-separated",
     "test_size": "test images (the binomial trials of the accuracies)",
     "clean_test_acc": "clean test accuracy",
     "robust_test_acc": "accuracy under the ℓ2 PGD attack",
@@ -484,12 +499,102 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
     ]
 
 
+# The published code's training (advtrain.py): what `scale=recipe` runs beside the default budget.
+RECIPE = {"lr": 0.01, "batch_size": 32, "pgd_steps": 100, "train_subset": 0}
+
+
+def step_position(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Where robust accuracy crosses 1/2 on the grid step between two ε, in steps from the lower (0 and 1: the step's
+    ends; outside [0, 1]: another step), by the line through the step's two accuracies (linear in log ε, as
+    `stats.crossing`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (low - 0.5) / (low - high)
+
+
+def recipe_claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
+    """The recipe check (scale=recipe): per (d, m, R), the published recipe's crossing of robust accuracy 1/2 on the
+    grid step [ε, ε'] that holds the other budget's crossing. The paper's threshold depends on d, m and R alone,
+    so a crossing that leaves the step says Fig. 4's level is a property of our budget, not of lazy training."""
+    rows = with_cell_keys(rows, summary, ["lr", "batch_size", "train_subset"])
+    rows["recipe"] = np.logical_and.reduce([rows[k] == v for k, v in RECIPE.items()])
+    out = []
+    for (d, width, radius), group in rows.groupby(["d", "width", "radius"]):
+        mine, other = group[group["recipe"]], group[~group["recipe"]]
+        if mine.empty or other.empty:
+            continue
+        other = at_mode(other, ["lr", "batch_size", "pgd_steps", "train_size", "max_epochs"])
+        cells = {
+            name: frame.groupby("eps").agg(
+                robust=("robust_test_acc", "mean"),
+                clean=("clean_test_acc", "mean"),
+                trials=("test_size", "sum"),
+            )
+            for name, frame in (("recipe", mine), ("budget", other))
+        }
+        eps = sorted(set(cells["recipe"].index) & set(cells["budget"].index))
+        budget = other.iloc[0]
+        where = (
+            f"d={d:g}, m={width:g}, R={radius:.3g} (C0={round(radius * math.sqrt(width), 3):g}); against lr {budget['lr']:g}, batch "
+            f"{budget['batch_size']:g}, {budget['pgd_steps']:g} PGD steps, {budget['train_size']:g} images, "
+            f"≤ {budget['max_epochs']:g} epochs"
+        )
+        estimate, why = None, ""
+        steps = [
+            i
+            for i in range(len(eps) - 1)
+            if 0 <= step_position(*cells["budget"].loc[eps[i : i + 2], "robust"]) <= 1
+        ]
+        untrained = [
+            f"{name} ε={e:g}"
+            for name, table in cells.items()
+            for e in eps
+            if table.at[e, "clean"] < MIN_ACCURACY
+        ]
+        if untrained:
+            why = f"untrained cells (clean accuracy < {MIN_ACCURACY:g}): {', '.join(untrained)}"
+        elif not steps:
+            why = f"the other budget's robust accuracy does not cross 1/2 between ε = {', '.join(f'{e:g}' for e in eps)}"
+        else:
+            pair = eps[steps[0] : steps[0] + 2]
+            table = cells["recipe"].loc[pair]
+            draws = binomial_draws(table["robust"].to_numpy(), table["trials"].to_numpy())
+            estimate = Estimate(
+                float(step_position(*table["robust"])),
+                *percentile_interval(step_position(draws[:, 0], draws[:, 1])),
+                f"{int(table['trials'].min())} test points per cell (binomial; {RUNS_NOTE})",
+                int(table["trials"].sum()),
+            )
+            why = (
+                f"robust accuracy at ε = {pair[0]:g}, {pair[1]:g}: recipe "
+                f"{table['robust'].iloc[0]:.3f}, {table['robust'].iloc[1]:.3f}; other budget "
+                + ", ".join(f"{cells['budget'].at[e, 'robust']:.3f}" for e in pair)
+                + "; outside [0, 1] the crossing moved by more than one grid step"
+            )
+        out.append(
+            claim(
+                NAME,
+                f"recipe-crossing-d{d:g}-m{width:g}-C0-{round(radius * math.sqrt(width), 3):g}",
+                f"the published recipe's crossing of robust accuracy 1/2, in grid steps of ε from the step holding "
+                f"the other budget's crossing ({where})",
+                "in [0, 1]: the threshold depends on d, m and R, not on the training recipe",
+                "[derived]",
+                Band(0.0, 1.0),
+                "the grid step",
+                estimate,
+                why if estimate is not None else "",
+                unmeasured=why,
+            )
+        )
+    return out
+
+
 def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Fig. 4: the crossing point's scaling and level in each panel, the small against the large ball above the
     threshold, and how well the models trained."""
     frames = panel_rows(rows)
     out = [row for name, frame in frames.items() for row in crossing_claims(name, frame)]
     out += small_ball_claims(frames["right"])
+    out += recipe_claims(rows, summary)
     out.append(
         reported(
             NAME,
