@@ -18,6 +18,10 @@ import math
 
 from advrepro.stats import Estimate
 
+# ours: a trend claim ("grows with", "falls with", "does not grow") needs a log–log slope, or a per-unit rate, of at
+# least this size in the predicted direction, so that a flat measurement cannot agree with a trend.
+MIN_EFFECT = 0.05
+
 VERDICTS = ("agrees", "differs", "inconclusive", "not measured", "reported")
 COLUMNS = (
     "experiment",
@@ -52,6 +56,17 @@ class Band:
         if math.isinf(self.high):
             return f"≥ {self.low:.4g}" if self.low else "> 0"
         return f"[{self.low:.4g}, {self.high:.4g}]"
+
+
+def trend(direction: int) -> tuple["Band", str]:
+    """A trend claim's band and whose tolerance it is: a slope of at least MIN_EFFECT up (+1) or down (−1)."""
+    band = Band(MIN_EFFECT, math.inf) if direction > 0 else Band(-math.inf, -MIN_EFFECT)
+    return band, f"ours: a trend is a slope of at least {MIN_EFFECT:g}"
+
+
+def no_growth() -> tuple["Band", str]:
+    """An upper-bound claim's band ("does not grow"): a slope below MIN_EFFECT, and whose tolerance it is."""
+    return Band(-math.inf, MIN_EFFECT), f"ours: growth below the minimum effect {MIN_EFFECT:g}"
 
 
 def more_units(estimate: Estimate, band: Band) -> float | None:

@@ -142,6 +142,20 @@ def slope_estimate(
     return Estimate(value, low, high, units, n)
 
 
+def across_estimate(
+    frame: pd.DataFrame, x: str, metric: str, unit: str, statistic: Callable[..., np.ndarray], seed: int = 0
+) -> Estimate | None:
+    """statistic (np.min, np.max) over the x values of each x's mean of `metric` (one value per unit), units
+    resampled within each x. None when no x value has data."""
+    xs, groups = groups_of(frame, x, metric)
+    if not len(xs):
+        return None
+    value = float(statistic(np.array([g.mean() for g in groups])))
+    low, high = percentile_interval(statistic(resampled_means(groups, seed=seed), axis=1))
+    units, n = describe_units(groups, unit, x)
+    return Estimate(value, low, high, units, n)
+
+
 def statistic_estimate(
     values: np.ndarray, unit: str, statistic: Callable[..., np.ndarray] = np.mean, seed: int = 0
 ) -> Estimate | None:

@@ -61,10 +61,12 @@ def lazy_sgd_rows(
     flip=1.0,
     never_left=(50.0,),
     same_steps=False,
+    grad_offset=15.0,
 ):
     """Both variants: a d sweep at C0 = 10 (per_step) and a C0 sweep at d = 100 (per_epoch), 3 runs, 40 test points.
 
-    ‖∇f‖ = √((d−1)/2 + f²)·d^grad_ratio·C0^c0, η ∝ d^eta·C0^c0, ‖δ‖/‖x‖ ∝ d^delta·C0^c0; C0 values in `never_left`
+    ‖∇f‖ = √((d−1)/2 + f² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset for ‖x‖ = 1 (Fig. 5's finite-d law)
+    and 0 for raw pixels, η ∝ d^eta·(C0/10)^c0, ‖δ‖/‖x‖ ∝ d^delta·(C0/10)^c0; C0 values in `never_left`
     never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
     model the same step count (as the code's per-epoch check does to small balls)."""
     rng = np.random.default_rng(1)
@@ -76,8 +78,9 @@ def lazy_sgd_rows(
     for i, (normalized, d, width, C0, stop) in enumerate(settings):
         size = 3 * points
         f_abs = 2 * _noise(rng, size, 0.2)
-        scale = C0**c0 * _noise(rng, size)
-        grad = np.sqrt((d - 1) / 2 + f_abs**2) * d**grad_ratio * scale
+        scale = (C0 / 10) ** c0 * _noise(rng, size)
+        offset = grad_offset if normalized else 0.0
+        grad = np.sqrt((d - 1) / 2 + f_abs**2 + offset) * d**grad_ratio * scale
         correct = rng.random(size) < 0.98
         flipped = correct & (rng.random(size) < flip)
         left = C0 not in never_left
@@ -136,6 +139,8 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
                     "converged": rng.random(runs) < converged,
                     "separation_ok": ok,
                     "eta_all": np.where(found, 0.1, np.nan),
+                    "class_share": 0.5,
+                    "delta_all_over_sqrt_d": np.where(found, 1.5 / np.sqrt(n), np.nan),
                     "delta_over_sqrt_d": float(n) ** n_exp
                     * float(d) ** d_exp
                     * float(width) ** width_exp
@@ -143,7 +148,7 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
                 }
             )
         )
-        cells.append({"cell": f"c{i}", "loss_target": 1e-30, "max_delta_ratio": 2.0})
+        cells.append({"cell": f"c{i}", "loss_target": 1e-30, "universal_cap": 2.0})
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 

@@ -207,5 +207,7 @@ def test_the_recipe_scale_pairs_the_published_recipe_with_the_default_budget(cli
     result = cli("run", "lazy-pgd", "scale=recipe", f"results_dir={tmp_path}", "--dry-run")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("lazy-pgd: 16 cells in 4 batches") and not (tmp_path / "runs").exists()
-    recipe = [line for line in result.stdout.splitlines() if line.startswith("    missing") and "lr=" not in line]
+    recipe = [
+        line for line in result.stdout.splitlines() if line.startswith("    missing") and "lr=" not in line
+    ]
     assert len(recipe) == 8  # the config's own defaults are the published recipe: no lr override

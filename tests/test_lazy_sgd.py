@@ -114,7 +114,8 @@ def test_per_run_means_average_only_the_points_in_the_means():
     )
     means = per_run_means(rows, ["d"])
     assert means.loc[0, ["grad_norm", "eta", "delta_over_x"]].tolist() == pytest.approx([2.0, 0.2, 0.1])
-    assert means.loc[0, "grad_prediction"] == pytest.approx(math.sqrt(12 + 1))
+    # the finite-d law's offset c = ‖∇f‖² − (d − 1)/2 − f², by hand: (1 − 12 − 1 + 9 − 12 − 1) / 2
+    assert means.loc[0, "grad_offset"] == pytest.approx(-8.0)
 
 
 def test_runs_that_stay_inside_stop_at_max_epochs():

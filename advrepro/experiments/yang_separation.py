@@ -160,7 +160,7 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
                         f"{value:g}",
                         "[paper]",
                         Band.around(value, 1 / 255),
-                        "the issue's 1/255: one grey level",
+                        "ours: one grey level, 1/255",
                         separation(frame, split, drop if split == "train" else 0),
                     )
                 )

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from advrepro.claims import Band, claim, reported
+from advrepro.claims import claim, reported, trend
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.data.mnist import binary_task, require_square
 from advrepro.device import resolve_dtype
@@ -190,7 +190,6 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
 
 # The paper's trend table: sign of the change of P/ε (width: in the over-parameterised regime; depth: per layer).
 DEPTH_TREND = {"lecun": "down", "he": "up", "ntk": "up"}
-MIN_TREND = 0.05  # ours: a trend is a slope of at least 0.05 in log P/ε (per log width, or per layer)
 
 
 def usable(rows: pd.DataFrame, regime: str) -> pd.DataFrame:
@@ -231,8 +230,7 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         f"slope of log P/ε against {'log width' if axis == 'width' else 'depth'} ({init}, {regime}, {where})",
         prediction,
         "[paper]",
-        Band(high=-MIN_TREND) if band == "down" else Band(low=MIN_TREND),
-        f"ours: a trend is a slope of at least {MIN_TREND:g}",
+        *trend(-1 if band == "down" else 1),
         estimate,
         "; ".join(notes),
         unmeasured=f"fewer than two {axis} values with usable networks",
