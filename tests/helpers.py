@@ -152,16 +152,21 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 
-def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0, recipe_step=0.5):
+def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0, recipe_step=0.5, c0_exponent=1.0):
     """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at level·d^exponent or
     level·m^exponent; right-panel cells with R < trained_from/√m are untrained (clean 0.6, the constant level);
     and a recipe check at d = 196 whose default budget crosses 1/2 mid-step between ε = 0.3 and 0.4, the published
-    recipe `recipe_step` grid steps above ε = 0.3."""
+    recipe `recipe_step` grid steps above ε = 0.3; and a C0 axis at d = 196 whose crossing grows like R^c0_exponent."""
     frames = []
     grid = np.geomspace(0.005, 2.0, 13)
-    for d in (25, 100, 400):
+    for d in (100, 400, 1600):  # two of them above 2·C0² = 180
         star = level * d**exponent
         frames.append(_pgd_panel(d=d, width=1000, radius=0.3, eps=grid, robust=1 / (1 + (grid / star) ** 8)))
+    for radius in (0.2, 0.4, 0.8):
+        star = level * 196**exponent * (radius / 0.4) ** c0_exponent
+        frames.append(
+            _pgd_panel(d=196, width=1000, radius=radius, eps=grid, robust=1 / (1 + (grid / star) ** 8))
+        )
     for width in (100, 400, 1600):
         star = level * width**exponent
         untrained = grid < trained_from / np.sqrt(width)
@@ -207,14 +212,29 @@ def _pgd_panel(d, width, radius, eps, robust):
     )
 
 
-def schmidt_rows(eps_exp=2.0, d_exp=0.5, one_sample=0.005, threshold_error=0.005, linear_error=0.2, draws=20):
-    """Robust error curves crossing 1% at n* = 2000·ε^eps_exp·(d/1e6)^d_exp, standard error `one_sample` at n = 1;
-    a Bernoulli block whose thresholded and linear robust errors at n = 1 are as given."""
+def schmidt_rows(
+    eps_exp=2.0,
+    d_exp=0.5,
+    one_sample=0.005,
+    threshold_error=0.005,
+    linear_error=0.2,
+    draws=20,
+    follow_model=True,
+):
+    """Robust error curves crossing 1% at the model's n* (`expected_needed`, σ = 0.6·d^¼) when follow_model, else
+    at n* = 2000·ε^eps_exp·(d/1e6)^d_exp; standard error `one_sample` at n = 1; a Bernoulli block whose thresholded
+    and linear robust errors at n = 1 are as given."""
+    from advrepro.experiments.schmidt_models import expected_needed
+
     rng = np.random.default_rng(3)
     ns = np.unique(np.round(np.geomspace(1, 5000, 40)).astype(int))
     frames = []
     for d, eps in itertools.product([1e5, 1e6, 1e7], [0.1, 0.2, 0.4]):
-        star = 2000 * eps**eps_exp * (d / 1e6) ** d_exp
+        star = (
+            expected_needed(d, eps, 0.6 * d**0.25)
+            if follow_model
+            else 2000 * eps**eps_exp * (d / 1e6) ** d_exp
+        )
         for draw in range(draws):
             jitter = _noise(rng, 1, 0.05)[0]
             robust = np.minimum(1.0, 0.01 * (ns / (star * jitter)) ** -2.0)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, claim
+from advrepro.claims import MIN_EFFECT, Band, claim, reported
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
@@ -246,6 +246,24 @@ TARGET = 0.01  # the paper's 1% error level
 EXPONENT_TOLERANCE = 0.1  # ours, on the d-exponent; twice that on the ε-exponent
 
 
+def expected_robust_error(n: np.ndarray, d: float, eps: float, sigma: float) -> np.ndarray:
+    """The robust error of ŵ at each n with the coordinate sums at their means (Σg = 0, Σg² = d,
+    Σ_j |c + g_j| = d·E|c + g| = d·(c(2Φ(c) − 1) + 2φ(c)), c = √n/σ): the model's own finite-d curve (docs §5)."""
+    n = torch.tensor(n, dtype=torch.float64)
+    c = n.sqrt() / sigma
+    mean_abs = c * (2 * torch.special.ndtr(c) - 1) + 2 * torch.exp(-c.square() / 2) / math.sqrt(2 * math.pi)
+    inner, l2 = n * d, (n.square() * d + sigma**2 * n * d).sqrt()
+    return torch.special.ndtr((eps * sigma * n.sqrt() * d * mean_abs - inner) / (sigma * l2)).numpy()
+
+
+def expected_needed(d: float, eps: float, sigma: float, target: float = TARGET) -> float:
+    """The n at which expected_robust_error reaches `target` (on a fine n grid): the model's finite-d prediction of
+    the sample complexity."""
+    n = np.geomspace(1, 1e12, 8000)
+    robust = expected_robust_error(n, d, eps, sigma)
+    return 1.0 if robust[0] <= target else float(crossing(n, robust, target))
+
+
 def slope_of_needed(table: pd.DataFrame, axis: str, units: str) -> Estimate | None:
     """Log–log slope of the n needed against `axis`, its interval from the draws' bootstrap."""
     table = table[np.isfinite(table["n_needed"])].sort_values(axis)
@@ -290,21 +308,37 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
     ]
     table = needed(rows, "gaussian")
     largest_d = sorted(table["d"].unique())[-2:]
+    sigma = part.groupby("d")["sigma"].first()
     units = "training sets (bootstrap) per cell"
+    between = ", ".join(f"{d:.0e}" for d in largest_d)
     for eps, group in table[table["d"].isin(largest_d)].groupby("eps"):
+        model = [expected_needed(d, eps, sigma[d]) for d in largest_d]
+        predicted = loglog_slope(largest_d, np.array(model)) if len(largest_d) == 2 else math.nan
         out.append(
             claim(
                 NAME,
                 f"gaussian-d-exponent-eps{eps:g}",
-                f"log–log slope of the n needed for ≤ 1% robust error versus d between d = "
-                f"{', '.join(f'{d:.0e}' for d in largest_d)} (ε = {eps:g})",
-                "+0.5 (n = Θ̃(ε²√d), asymptotic)",
-                "[paper]",
-                Band.around(0.5, EXPONENT_TOLERANCE),
-                f"ours: ±{EXPONENT_TOLERANCE:g}",
+                f"log–log slope of the n needed for ≤ 1% robust error versus d between d = {between} (ε = {eps:g})",
+                f"{predicted:+.3f}: the model's finite-d slope (n* = {model[0]:.3g} → {model[-1]:.3g}); "
+                "½ only as d → ∞",
+                "[derived: docs §5, the closed form with the coordinate sums at their means]",
+                Band.around(predicted, MIN_EFFECT),
+                f"ours: ±{MIN_EFFECT:g}, n read off the cells' n grid",
                 slope_of_needed(group, "d", units),
-                "the exponent approaches 1/2 only at large d (about 0.3 between 10³ and 10⁵)",
                 unmeasured="fewer than two d values reach 1% robust error within n_max",
+            )
+        )
+    if len(largest_d) == 2:
+        widest = table[table["d"].isin(largest_d) & (table["eps"] == table["eps"].max())]
+        out.append(
+            reported(
+                NAME,
+                "gaussian-d-exponent-asymptotic",
+                f"log–log slope of the n needed versus d between d = {between} at the largest ε = "
+                f"{table['eps'].max():g}, against the paper's n = Θ̃(ε²√d)",
+                slope_of_needed(widest, "d", units),
+                "no claim at this d: the paper's +½ is asymptotic (the needed n is a handful of samples at ε = 0.1); "
+                "the d-exponent rows test the model's own finite-d slope",
             )
         )
     top = table[table["d"] == table["d"].max()]
