@@ -310,32 +310,54 @@ def outputs_of(result, experiment: str) -> Path:
     return Path(match[1])
 
 
-def zhu_rows(width_slope=-0.3, lecun_depth=-0.3, he_depth=0.3, ntk_depth=0.3, networks=6):
-    """P/ε ∝ width^width_slope · e^(depth_slope·L) per init, at initialisation and after training (all trained)."""
+def zhu_rows(
+    width_slope=-0.3,
+    lecun_depth=-0.3,
+    he_depth=0.3,
+    ntk_depth=0.3,
+    networks=6,
+    init_factor=1.0,
+    init_width_slope=0.0,
+    init_depth=0.0,
+    rescaling_error=0.0,
+):
+    """After training: P/ε ∝ width^width_slope · e^(depth_slope·L) per init (all trained). At initialisation: He's
+    derived value times init_factor·width^init_width_slope·e^(init_depth·L), LeCun and NTK its exact rescalings
+    (times 1 + rescaling_error), one shared noise draw per network as with the same random draws."""
+    from advrepro.experiments.zhu_stability import init_value
+
     rng = np.random.default_rng(5)
     frames = []
-    for regime, init, depth, width in itertools.product(
-        ("init", "trained"), ("lecun", "he", "ntk"), (2, 4, 6), (64, 256, 1024)
-    ):
-        slope = {"lecun": lecun_depth, "he": he_depth, "ntk": ntk_depth}[init]
-        value = 0.1 * width**width_slope * np.exp(slope * depth)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "init": init,
-                    "depth": depth,
-                    "width": width,
-                    "regime": regime,
-                    "network": np.arange(networks),
-                    "p_over_eps": value * _noise(rng, networks),
-                    "kappa": 0.01 * _noise(rng, networks),
-                    "test_acc": 0.99,
-                    "trained": regime == "trained",
-                }
-            )
-        )
+    for depth, width in itertools.product((2, 4, 6), (64, 256, 1024)):
+        noise = _noise(rng, networks)
+        he = init_value("he", 784, depth) * init_factor * width**init_width_slope * np.exp(init_depth * depth)
+        for init in ("lecun", "he", "ntk"):
+            error = 1 + rescaling_error if init != "he" else 1.0
+            value = he * init_value(init, 784, depth) / init_value("he", 784, depth) * error * noise
+            frames.append(_zhu_frame(init, depth, width, "init", value, rng))
+        for init in ("lecun", "he", "ntk"):
+            slope = {"lecun": lecun_depth, "he": he_depth, "ntk": ntk_depth}[init]
+            value = 0.1 * width**width_slope * np.exp(slope * depth) * _noise(rng, networks)
+            frames.append(_zhu_frame(init, depth, width, "trained", value, rng))
     rows = pd.concat(frames, ignore_index=True)
     return rows, pd.DataFrame({"cell": ["c0"]})
+
+
+def _zhu_frame(init, depth, width, regime, p_over_eps, rng):
+    return pd.DataFrame(
+        {
+            "init": init,
+            "depth": depth,
+            "width": width,
+            "p": 784,
+            "regime": regime,
+            "network": np.arange(len(p_over_eps)),
+            "p_over_eps": p_over_eps,
+            "kappa": 0.01 * _noise(rng, len(p_over_eps)),
+            "test_acc": 0.99,
+            "trained": regime == "trained",
+        }
+    )
 
 
 def smoke_plan(

@@ -91,6 +91,11 @@ CASES = {
         zhu_rows,
         {
             "width-": ({"width_slope": -0.3}, {"width_slope": 0.0}),
+            "width-init": ({"init_width_slope": 0.0}, {"init_width_slope": 0.3}),
+            "value-he-init": ({"init_factor": 1.0}, {"init_factor": 1.3}),
+            "rescaling-init": ({"rescaling_error": 0.0}, {"rescaling_error": 0.1}),
+            "depth-lecun-init": ({"init_depth": 0.0}, {"init_depth": 0.2}),
+            "depth-he-init": ({"init_depth": 0.0}, {"init_depth": 0.2}),
             "depth-lecun": ({"lecun_depth": -0.3}, {"lecun_depth": 0.3}),
             "depth-he": ({"he_depth": 0.3}, {"he_depth": 0.0}),
             "depth-ntk": ({"ntk_depth": 0.3}, {"ntk_depth": -0.3}),

@@ -91,6 +91,6 @@ def test_zhu_cli_smoke(cli, results, mnist_smoke):
     assert result.exit_code == 0, result.stderr
     assert_columns_documented(results, "zhu-stability")
     assert (results / "figures" / "zhu-stability_width.png").is_file()
-    assert "width-he-init" in result.stdout and "depth-lecun-init" in result.stdout
+    assert "value-he-init" in result.stdout and "depth-lecun-init" in result.stdout
     bad = cli("run", "zhu-stability", "depth=1", f"results_dir={results}")
     assert bad.exit_code == 2 and "depth counts weight matrices" in bad.stderr

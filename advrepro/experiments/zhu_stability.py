@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from advrepro.claims import claim, reported, trend
+from advrepro.claims import MIN_EFFECT, Band, claim, reported, trend
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.data.mnist import binary_task, require_square
 from advrepro.device import resolve_dtype
@@ -26,7 +26,16 @@ from advrepro.lazy import accuracy, data_orders, minibatches
 from advrepro.nets import Net
 from advrepro.progress import bar
 from advrepro.seeding import generator
-from advrepro.stats import slope_estimate, statistic_estimate, unit_means
+from advrepro.stats import (
+    Estimate,
+    describe_units,
+    percentile_interval,
+    resampled_means,
+    slope_estimate,
+    statistic_estimate,
+    unit_means,
+    with_cell_keys,
+)
 
 NAME = "zhu-stability"
 INITS = ("lecun", "he", "ntk", "small")
@@ -192,6 +201,107 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
 DEPTH_TREND = {"lecun": "down", "he": "up", "ntk": "up"}
 
 
+VALUE_TOLERANCE = 0.05  # ours: relative, on the mean P/ε at initialisation against its derived value
+RESCALING_TOLERANCE = 1e-4  # ours: float32 rounding of an exact identity
+
+
+def init_value(init: str, p: int, depth: int) -> float:
+    """P/ε at initialisation [derived, docs §7]: √2·E|u₁| under He (E‖∇f‖² = 2 at every width and depth); with
+    the same draws LeCun is He scaled by 2^(−1/2) in each of its L weight matrices, and NTK is He·√(p/2)."""
+    he = math.sqrt(2) * ball_abs_moment(p)
+    return {"he": he, "lecun": he * 2 ** (-depth / 2), "ntk": he * math.sqrt(p / 2)}[init]
+
+
+def init_claims(rows: pd.DataFrame) -> list[dict]:
+    """At initialisation the paper's trend table does not apply (it bounds trained, lazy networks); what holds follows
+    from ReLU homogeneity with the same draws: He's value, LeCun and NTK as exact rescalings of it, no width trend,
+    and depth slopes −½·ln 2 per layer (LeCun) and 0 (He, NTK)."""
+    own = rows[rows["regime"] == "init"]
+    he = own[own["init"] == "he"]
+    if he.empty:
+        return []
+    he = he.assign(
+        ratio=he["p_over_eps"] / [init_value("he", p, L) for p, L in zip(he["p"], he["depth"], strict=True)]
+    )
+    cells = [g["ratio"].to_numpy() for _, g in he.groupby(["width", "depth"])]
+    per_cell = he.groupby(["width", "depth"])["ratio"].mean()
+    value = Estimate(
+        float(np.mean([c.mean() for c in cells])),
+        *percentile_interval(resampled_means(cells).mean(1)),
+        describe_units(cells, "networks", "cell")[0],
+        len(he),
+    )
+    out = [
+        claim(
+            NAME,
+            "value-he-init",
+            "mean over (width, depth) cells of P/ε ÷ √2·E|u₁| (he, init)",
+            "1: P/ε = √2·E|u₁| at every width and depth",
+            "[derived: docs §7]",
+            Band.around(1.0, VALUE_TOLERANCE),
+            f"ours: ±{VALUE_TOLERANCE:.0%}",
+            value,
+            "per cell (width, depth): " + ", ".join(f"({w}, {L}): {r:.3f}" for (w, L), r in per_cell.items()),
+        )
+    ]
+    keys = ["depth", "width", "network"]
+    paired = own.merge(he[[*keys, "p_over_eps"]], on=keys, suffixes=("", "_he"))
+    paired = paired[paired["init"].isin(["lecun", "ntk"])]
+    if len(paired):
+        expected = [
+            init_value(i, p, L) / init_value("he", p, L)
+            for i, p, L in zip(paired["init"], paired["p"], paired["depth"], strict=True)
+        ]
+        deviation = (paired["p_over_eps"] / paired["p_over_eps_he"] / expected - 1).abs()
+        out.append(
+            claim(
+                NAME,
+                "rescaling-init",
+                "largest relative deviation of LeCun's and NTK's P/ε from He's rescaled, network by network (init)",
+                "0: LeCun = He·2^(−L/2), NTK = He·√(p/2) with the same draws",
+                "[derived: ReLU homogeneity]",
+                Band(0.0, RESCALING_TOLERANCE),
+                "ours: float32 rounding",
+                statistic_estimate(deviation, "networks", np.max),
+            )
+        )
+    middle = sorted(he["depth"].unique())[len(he["depth"].unique()) // 2]
+    per_network = unit_means(he[he["depth"] == middle], ["width"], "network", ["p_over_eps"])
+    out.append(
+        claim(
+            NAME,
+            "width-init",
+            f"slope of log P/ε against log width (he, init, depth {middle}; LeCun and NTK are its rescalings)",
+            "0: no width trend at initialisation",
+            "[derived: docs §7]",
+            Band.around(0.0, MIN_EFFECT),
+            f"ours: ±{MIN_EFFECT:g}, the minimum effect",
+            slope_estimate(per_network, "width", "p_over_eps", "networks"),
+            unmeasured="fewer than two widths",
+        )
+    )
+    widest = own[own["width"] == own["width"].max()]
+    for init, slope, text in (
+        ("lecun", -0.5 * math.log(2), "−½·ln 2 = −0.347 per layer"),
+        ("he", 0.0, "0 (NTK: the same)"),
+    ):
+        per_network = unit_means(widest[widest["init"] == init], ["depth"], "network", ["p_over_eps"])
+        out.append(
+            claim(
+                NAME,
+                f"depth-{init}-init",
+                f"slope of log P/ε against depth ({init}, init, width {widest['width'].max()})",
+                text,
+                "[derived: docs §7]",
+                Band.around(slope, MIN_EFFECT),
+                f"ours: ±{MIN_EFFECT:g}, the minimum effect",
+                slope_estimate(per_network, "depth", "p_over_eps", "networks", log_x=False),
+                unmeasured="fewer than two depths",
+            )
+        )
+    return out
+
+
 def usable(rows: pd.DataFrame, regime: str) -> pd.DataFrame:
     """Rows a claim may rest on: every network at initialisation; trained networks (test accuracy ≥ 0.95) after."""
     own = rows[rows["regime"] == regime]
@@ -238,14 +348,13 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
 
 
 def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
-    """The paper's trend table (width helps when over-parameterised; depth helps under LeCun, hurts under He and
-    NTK), tested in each regime separately, and the lazy ratio κ of the trained networks."""
-    out = [
-        trend_claim(rows, init, regime, axis)
-        for regime in REGIMES
-        if (rows["regime"] == regime).any()
+    """At initialisation, what ReLU homogeneity gives (init_claims); after training, the paper's trend table (width
+    helps when over-parameterised; depth helps under LeCun, hurts under He and NTK); the lazy ratio κ."""
+    rows = with_cell_keys(rows, summary, ["p"])
+    out = init_claims(rows) + [
+        trend_claim(rows, init, "trained", axis)
         for init in DEPTH_TREND
-        if ((rows["regime"] == regime) & (rows["init"] == init)).any()
+        if ((rows["regime"] == "trained") & (rows["init"] == init)).any()
         for axis in ("width", "depth")
     ]
     trained = rows[rows["regime"] == "trained"]
