@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -94,3 +95,15 @@ def test_zhu_cli_smoke(cli, results, mnist_smoke):
     assert "value-he-init" in result.stdout and "depth-lecun-init" in result.stdout
     bad = cli("run", "zhu-stability", "depth=1", f"results_dir={results}")
     assert bad.exit_code == 2 and "depth counts weight matrices" in bad.stderr
+
+
+def test_a_trained_cell_with_fewer_than_three_trained_networks_supports_no_trend():
+    from advrepro.experiments.zhu_stability import claims
+    from tests.helpers import zhu_rows
+
+    rows, summary = zhu_rows(networks=3)
+    thin = (rows["regime"] == "trained") & (rows["init"] == "lecun") & (rows["width"] == 256)
+    rows.loc[thin & (rows["network"] > 0), "trained"] = False  # one trained network left at m = 256
+    table = pd.DataFrame(claims(rows, summary)).set_index("id")
+    assert "width 256 (1 trained) left out" in table.loc["width-lecun-trained", "reason"]
+    assert table.loc["width-lecun-trained", "verdict"] == "not measured"  # 1024 alone: no slope

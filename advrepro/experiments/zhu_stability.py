@@ -201,6 +201,7 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
 DEPTH_TREND = {"lecun": "down", "he": "up", "ntk": "up"}
 
 
+MIN_NETWORKS = 3  # ours: a trained cell with fewer trained networks supports no trend
 VALUE_TOLERANCE = 0.05  # ours: relative, on the mean P/ε at initialisation against its derived value
 RESCALING_TOLERANCE = 1e-4  # ours: float32 rounding of an exact identity
 
@@ -331,9 +332,18 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         where = f"width {fixed}"
         band = DEPTH_TREND[init]
         prediction = "< 0 per layer: depth helps" if band == "down" else "> 0 per layer: depth hurts"
+    counts = frame.groupby(axis)["network"].nunique()
+    thin = counts[counts < MIN_NETWORKS]
+    frame = frame[~frame[axis].isin(thin.index)]
     per_network = unit_means(frame, [axis], "network", ["p_over_eps"])
     estimate = slope_estimate(per_network, axis, "p_over_eps", "networks", log_x=axis == "width")
     notes = [f"{left_out} untrained networks left out (test accuracy < {MIN_ACCURACY:g})"] if left_out else []
+    if len(thin):
+        notes.append(
+            f"{axis} "
+            + ", ".join(f"{x} ({n} trained)" for x, n in thin.items())
+            + f" left out: a cell needs {MIN_NETWORKS} trained networks"
+        )
     return claim(
         NAME,
         f"{axis}-{init}-{regime}",
