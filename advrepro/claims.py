@@ -10,6 +10,10 @@ over independent units (`advrepro.stats`). Verdicts, compared on the interval, n
 - not measured: the measurement could not be made (the row says why);
 - reported: a number shown without a claim (the row says why it has none).
 
+Each row has a kind: `claim` (what the paper, or a derivation from it written out in docs/protocols.md, predicts for
+the setting measured), `check` (an invariant of our own implementation: training reached its target, the lazy ball
+was kept, an exact identity), or `reported`.
+
 Every word survives `pandas.read_csv` with its defaults (no 'n/a', 'NA', 'null').
 """
 
@@ -23,9 +27,11 @@ from advrepro.stats import Estimate
 MIN_EFFECT = 0.05
 
 VERDICTS = ("agrees", "differs", "inconclusive", "not measured", "reported")
+KINDS = ("claim", "check", "reported")
 COLUMNS = (
     "experiment",
     "id",
+    "kind",
     "claim",
     "prediction",
     "source",
@@ -102,6 +108,7 @@ def claim(
     estimate: Estimate | None,
     reason: str = "",
     unmeasured: str = "",
+    kind: str = "claim",
 ) -> dict:
     """One row of claims.csv. `source` tags the prediction ([paper], [derived], …); `tolerance_by` says whose band
     it is (ours, wherever the paper gives none); `reason` explains the outcome; `unmeasured` why nothing was
@@ -112,6 +119,7 @@ def claim(
     return _row(
         experiment,
         id,
+        kind,
         statement,
         prediction,
         source,
@@ -124,15 +132,21 @@ def claim(
 
 def reported(experiment: str, id: str, statement: str, estimate: Estimate | None, why: str) -> dict:
     """A number shown without a claim; `why` says why it has none."""
-    return _row(experiment, id, statement, "", "", "", estimate, "reported", why)
+    return _row(experiment, id, "reported", statement, "", "", "", estimate, "reported", why)
 
 
-def _row(experiment, id, statement, prediction, source, tolerance, estimate, outcome, reason) -> dict:
-    assert outcome in VERDICTS
+def check(*args, **kwargs) -> dict:
+    """A claim about our implementation (an invariant it must keep), not about the paper: `claim`'s arguments."""
+    return claim(*args, **kwargs, kind="check")
+
+
+def _row(experiment, id, kind, statement, prediction, source, tolerance, estimate, outcome, reason) -> dict:
+    assert outcome in VERDICTS and kind in KINDS
     number = lambda v: float(f"{v:.4g}") if estimate is not None and math.isfinite(v) else math.nan  # noqa: E731
     return {
         "experiment": experiment,
         "id": id,
+        "kind": kind,
         "claim": statement,
         "prediction": prediction,
         "source": source,

@@ -31,6 +31,7 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "experiment": claims["experiment"],
+            "kind": claims["kind"],
             "claim": claims["claim"],
             "prediction": (claims["prediction"] + " " + claims["source"]).str.strip(),
             "tolerance": claims["tolerance"],
@@ -42,15 +43,24 @@ def display_claims(claims: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(claims: pd.DataFrame) -> str:
-    """One screen: verdict counts per experiment, then every `differs` row."""
-    counts = claims.groupby(["experiment", "verdict"]).size().unstack(fill_value=0)
+    """One screen: verdict counts of the claims per experiment, how the checks came out, then every `differs` row."""
+    tested = claims[claims["kind"] == "claim"]
+    counts = tested.groupby(["experiment", "verdict"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=[v for v in VERDICTS if v in counts.columns])
-    lines = ["Claims (results/claims.csv):", counts.to_string(), ""]
-    differs = claims[claims["verdict"] == "differs"]
-    lines.append(f"{len(differs)} claims differ from the paper:" if len(differs) else "No claim differs.")
+    checks = claims[claims["kind"] == "check"]["verdict"].value_counts()
+    lines = [
+        f"Claims (results/claims.csv): {len(tested)} claims of the papers, "
+        f"{int((claims['kind'] == 'check').sum())} checks of our implementation "
+        f"({', '.join(f'{n} {v}' for v, n in checks.items()) or 'none'}), "
+        f"{int((claims['kind'] == 'reported').sum())} reported values.",
+        counts.to_string(),
+        "",
+    ]
+    differs = claims[(claims["verdict"] == "differs") & (claims["kind"] != "reported")]
+    lines.append(f"{len(differs)} rows differ:" if len(differs) else "No claim or check differs.")
     for row in differs.itertuples(index=False):
         lines.append(
-            f"- {row.experiment}: {row.claim}: predicted {row.prediction} {row.source}, "
+            f"- {row.experiment} ({row.kind}): {row.claim}: predicted {row.prediction} {row.source}, "
             f"measured {row.measured} [{row.ci_low}, {row.ci_high}]"
         )
     return "\n".join(lines)

@@ -226,3 +226,20 @@ def test_golden_rows_give_the_golden_claims():
     if os.environ.get("ADVREPRO_UPDATE_GOLDEN"):
         got.to_csv(path, index=False)
     assert got.to_csv(index=False) == path.read_text()
+
+
+def test_the_summary_counts_claims_and_checks_apart_and_lists_what_differs():
+    from advrepro.report import summary
+
+    table = claims_of("vardi-universal", converged=0.5).reset_index()  # the convergence check fails
+    text = summary(table.astype(str).replace("nan", ""))
+    claims, checks = (int((table["kind"] == kind).sum()) for kind in ("claim", "check"))
+    assert f"{claims} claims of the papers, {checks} checks of our implementation (1 differs)" in text
+    assert "- vardi-universal (check): fraction of runs whose training reached the loss target" in text
+
+
+def test_kinds_are_claim_check_or_reported_and_reported_rows_have_no_verdict_of_their_own():
+    for experiment in CASES:
+        table = claims_of(experiment)
+        assert set(table["kind"]) <= {"claim", "check", "reported"}
+        assert ((table["kind"] == "reported") == (table["verdict"] == "reported")).all()

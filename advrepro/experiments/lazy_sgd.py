@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, claim, reported, trend
+from advrepro.claims import Band, check, claim, reported, trend
 from advrepro.config import require_choice, require_positive
 from advrepro.data.mnist import binary_task
 from advrepro.device import resolve_dtype
@@ -428,7 +428,7 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
         fig, table = FIGURES[normalized, "d"], models(frame)
         setting = f"{fig} models, {VARIANT_TEXT[normalized]}"
         out.append(
-            claim(
+            check(
                 NAME,
                 f"{fig[-1]}-accuracy",
                 f"mean clean test accuracy ({setting})",
@@ -441,7 +441,7 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
         )
         stop = frame["stop"].iloc[0]
         out.append(
-            claim(
+            check(
                 NAME,
                 f"{fig[-1]}-overshoot",
                 f"largest overshoot of the lazy ball, ‖Δθ‖₂,∞/(C0/√m) − 1, over the models that left it "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, claim, no_growth, reported
+from advrepro.claims import Band, check, claim, no_growth, reported
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
@@ -336,7 +336,7 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     outside its condition); the n, d and width slopes of ‖δ‖/√d."""
     inside = separated(rows)
     out = [
-        claim(
+        check(
             NAME,
             "converged",
             "fraction of runs whose training reached the loss target",

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from advrepro.claims import MIN_EFFECT, Band, claim, reported, trend
+from advrepro.claims import MIN_EFFECT, Band, check, claim, reported, trend
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.data.mnist import binary_task, require_square
 from advrepro.device import resolve_dtype
@@ -255,7 +255,7 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
         ]
         deviation = (paired["p_over_eps"] / paired["p_over_eps_he"] / expected - 1).abs()
         out.append(
-            claim(
+            check(
                 NAME,
                 "rescaling-init",
                 "largest relative deviation of LeCun's and NTK's P/ε from He's rescaled, network by network (init)",
