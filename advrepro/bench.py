@@ -11,13 +11,18 @@ import torch
 
 from advrepro import store
 
+CPU = torch.device("cpu")
 
-def timed(fn: Callable, repeats: int = 3):
-    """(best wall time over `repeats`, last result)."""
+
+def timed(fn: Callable, repeats: int = 3, device: torch.device = CPU):
+    """(best wall time over `repeats`, last result); on a GPU the queued kernels are waited for inside the clock."""
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best, result = math.inf, None
     for _ in range(repeats):
+        synchronize()
         start = time.perf_counter()
         result = fn()
+        synchronize()
         best = min(best, time.perf_counter() - start)
     return best, result
 
@@ -118,25 +123,27 @@ def bench_vardi_training(quick: bool = False) -> list[dict]:
     ]
 
 
-def matmul_peak(dtype=torch.float32, size: int = 2048) -> float:
-    """This machine's measured matmul rate (FLOP/s): the yardstick for the training benchmarks."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    seconds, _ = timed(lambda: a @ b, repeats=5)
+def matmul_peak(device: torch.device = CPU, dtype=torch.float32) -> float:
+    """The device's measured fp32 matmul rate (FLOP/s), in the same run: the ceiling of the training benchmarks."""
+    size = 2048 if device.type == "cpu" else 8192
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
+    seconds, _ = timed(lambda: a @ b, repeats=5, device=device)
     return 2 * size**3 / seconds
 
 
-def bench_lazy_training(quick: bool = False) -> list[dict]:
+def bench_lazy_training(quick: bool = False, device: torch.device = CPU) -> list[dict]:
     """lazy-sgd's SGD step at d=784, width=10000, batch 64: examples/s and the share of the matmul peak."""
     from advrepro.lazy import init_lazy_nets, sgd_step
 
     d, width, batch, steps = (196, 1000, 64, 20) if quick else (784, 10_000, 64, 50)
-    nets = init_lazy_nets(0, 1, d, width, True, torch.float32, torch.device("cpu"), trainable=False)
-    x = torch.rand(1, batch, d)
-    y = torch.sign(torch.randn(1, batch))
-    active = torch.ones(1, dtype=torch.bool)
-    seconds, _ = timed(lambda: [sgd_step(nets, x, y, 0.1, active) for _ in range(steps)], repeats=2)
+    nets = init_lazy_nets(0, 1, d, width, True, torch.float32, device, trainable=False)
+    x = torch.rand(1, batch, d, device=device)
+    y = torch.sign(torch.randn(1, batch, device=device))
+    active = torch.ones(1, dtype=torch.bool, device=device)
+    step = lambda: [sgd_step(nets, x, y, 0.1, active) for _ in range(steps)]  # noqa: E731
+    seconds, _ = timed(step, repeats=2, device=device)
     flops = steps * 2 * (2 * batch * d * width)  # forward Wx and the in-place update bmm dominate
-    peak = matmul_peak()
+    peak = matmul_peak(device)
     return [
         {
             "benchmark": "lazy_training",
@@ -150,18 +157,18 @@ def bench_lazy_training(quick: bool = False) -> list[dict]:
     ]
 
 
-def bench_pgd(quick: bool = False) -> list[dict]:
+def bench_pgd(quick: bool = False, device: torch.device = CPU) -> list[dict]:
     """ℓ2 PGD steps per second on the full binary-MNIST-sized test set (2,115 points) at d=784, width=1000."""
     from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack
     from advrepro.lazy import init_lazy_nets
 
     n, d, width, steps = (500, 196, 200, 5) if quick else (2_115, 784, 1_000, 20)
-    net = init_lazy_nets(0, 1, d, width, True, torch.float32, torch.device("cpu"), trainable=False).net()
-    x = torch.rand(1, n, d)
+    net = init_lazy_nets(0, 1, d, width, True, torch.float32, device, trainable=False).net()
+    x = torch.rand(1, n, d, device=device)
     x = x / x.norm(dim=-1, keepdim=True)
-    y = torch.sign(torch.randn(1, n))
+    y = torch.sign(torch.randn(1, n, device=device))
     cfg = LazyPGDConfig(d=d, width=width, eps=0.2, pgd_steps=steps)
-    seconds, _ = timed(lambda: attack(net, x, y, cfg), repeats=2)
+    seconds, _ = timed(lambda: attack(net, x, y, cfg), repeats=2, device=device)
     return [
         {
             "benchmark": "pgd",
@@ -173,10 +180,11 @@ def bench_pgd(quick: bool = False) -> list[dict]:
     ]
 
 
-def bench_adversarial_training(quick: bool = False) -> list[dict]:
+def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) -> list[dict]:
     """lazy-pgd's Algorithm 1 epoch for the models of one batch (cells differing in ε and R): trained as one batched
-    model, against a plain loop that trains each model alone; PGD steps × examples per second and the share of the
-    matmul peak, in one run."""
+    model, against a plain loop that trains each model alone; PGD steps × examples per second, PGD sub-steps (one
+    attack step on one minibatch of every model in the call) per second, and the share of the matmul peak measured
+    in the same run."""
     from advrepro.experiments.lazy_pgd import LazyPGDConfig, PerModel, algorithm1_epoch
     from advrepro.lazy import concat, data_orders, init_lazy_nets
 
@@ -188,43 +196,45 @@ def bench_adversarial_training(quick: bool = False) -> list[dict]:
         for eps in (0.1, 0.2)
         for radius in torch.linspace(0.1, 1.0, models // 2).tolist()
     ]
-    cpu, g = torch.device("cpu"), torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(0)
     x = torch.randn(n, d, generator=g).abs()
-    x = x / x.norm(dim=-1, keepdim=True)
-    y = torch.sign(torch.randn(n, generator=g))
+    x = (x / x.norm(dim=-1, keepdim=True)).to(device)
+    y = torch.sign(torch.randn(n, generator=g)).to(device)
 
     def epoch(group: list[LazyPGDConfig]):
         nets = concat(
-            [init_lazy_nets(c.seed, 1, d, width, True, x.dtype, cpu, trainable=False) for c in group]
+            [init_lazy_nets(c.seed, 1, d, width, True, x.dtype, device, trainable=False) for c in group]
         )
-        order = data_orders([(c.seed, 0) for c in group], n, cpu)
-        active = torch.ones(len(group), dtype=torch.bool)
-        return algorithm1_epoch(nets, x, y, order, group[0], PerModel.of(group, x.dtype, cpu), active)
+        order = data_orders([(c.seed, 0) for c in group], n, device)
+        active = torch.ones(len(group), dtype=torch.bool, device=device)
+        return algorithm1_epoch(nets, x, y, order, group[0], PerModel.of(group, x.dtype, device), active)
 
-    batched, _ = timed(lambda: epoch(cfgs), repeats=2)
-    looped, _ = timed(lambda: [epoch([c]) for c in cfgs], repeats=2)
+    batched, _ = timed(lambda: epoch(cfgs), repeats=2, device=device)
+    looped, _ = timed(lambda: [epoch([c]) for c in cfgs], repeats=2, device=device)
     small = [dataclasses.replace(c, batch_size=32) for c in cfgs]
-    looped_32, _ = timed(lambda: [epoch([c]) for c in small], repeats=1)
+    looped_32, _ = timed(lambda: [epoch([c]) for c in small], repeats=1, device=device)
+    calls = {"batched": 1, "loop": len(cfgs)}  # attack calls per epoch's minibatch
     steps = cfgs[0].pgd_steps
     flops = (
         len(cfgs) * n * d * width * (4 * (steps + 1) + 2)
     )  # z and ∇ₓf per PGD step; SGD forward + update; count
-    peak = matmul_peak()
+    peak = matmul_peak(device)
     return [
         {
             "benchmark": "adversarial_training",
-            "setting": f"{len(cfgs)} models d={d} width={width} n={n} pgd_steps={steps} float32",
+            "setting": f"{len(cfgs)} models d={d} width={width} n={n} pgd_steps={steps} float32 {device.type}",
             "method": method if "32" in method else f"{method}, minibatch 128",
             "seconds": round(seconds, 4),
             "pgd_step_examples_per_second": round(len(cfgs) * n * steps / seconds, 1),
+            "pgd_substeps_per_second": round(calls[kind] * math.ceil(n / batch_size) * steps / seconds, 1),
             "share_of_matmul_peak": round(flops / seconds / peak, 3),
             "matmul_peak_gflops": round(peak / 1e9, 1),
             "ratio_to_loop": round(looped / seconds, 2),
         }
-        for method, seconds in (
-            ("one batched model (lazy-pgd)", batched),
-            ("per-model loop", looped),
-            ("per-model loop, minibatch 32 (the code's)", looped_32),
+        for method, seconds, kind, batch_size in (
+            ("one batched model (lazy-pgd)", batched, "batched", 128),
+            ("per-model loop", looped, "loop", 128),
+            ("per-model loop, minibatch 32 (the code's)", looped_32, "loop", 32),
         )
     ]
 
@@ -308,6 +318,7 @@ def bench_schmidt(quick: bool = False) -> list[dict]:
     ]
 
 
+ON_DEVICE = (bench_lazy_training, bench_pgd, bench_adversarial_training)  # the rest measure CPU algorithms
 BENCHMARKS = (
     bench_flip_search,
     bench_vardi_training,
@@ -319,7 +330,16 @@ BENCHMARKS = (
 )
 
 
-def run_all(quick: bool = False, results_dir: Path = Path("results")) -> pd.DataFrame:
-    table = pd.DataFrame([row for bench in BENCHMARKS for row in bench(quick)])
-    store.atomic_write_csv(Path(results_dir) / "bench.csv", table)
+def run_all(
+    quick: bool = False, results_dir: Path = Path("results"), device: torch.device = CPU
+) -> pd.DataFrame:
+    """Every benchmark on the CPU (bench.csv), or the training and PGD benchmarks on another device
+    (bench-DEVICE.csv), each with the device's matmul ceiling measured in the same run."""
+    if device.type == "cpu":
+        rows = [row for bench in BENCHMARKS for row in bench(quick)]
+    else:
+        rows = [row for bench in ON_DEVICE for row in bench(quick, device)]
+    table = pd.DataFrame(rows)
+    name = "bench.csv" if device.type == "cpu" else f"bench-{device.type}.csv"
+    store.atomic_write_csv(Path(results_dir) / name, table)
     return table

@@ -304,12 +304,19 @@ def data(
 def bench(
     quick: Annotated[bool, typer.Option(help="Small sizes (seconds), for a smoke check.")] = False,
     results_dir: Annotated[Path, typer.Option(help="Where bench.csv goes.")] = Path("results"),
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu: every benchmark (bench.csv); cuda: the training and PGD ones (bench-cuda.csv)."
+        ),
+    ] = "cpu",
 ):
     """Run every benchmark and write results_dir/bench.csv (ratios measured in one run)."""
     from advrepro.bench import run_all
+    from advrepro.device import resolve_device
 
     with user_errors():
-        table = run_all(quick=quick, results_dir=results_dir)
+        table = run_all(quick=quick, results_dir=results_dir, device=resolve_device(device))
         typer.echo(table.to_string(index=False))
 
 

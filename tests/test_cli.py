@@ -235,3 +235,10 @@ def test_run_all_gives_each_experiment_the_keys_it_has(cli, results):
         and "no experiment has the key of foo=1" in result.stderr
         and not results.exists()
     )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: cuda is a valid device here")
+def test_bench_on_cuda_without_a_gpu_is_one_line_and_exit_2(cli, tmp_path):
+    result = cli("bench", "--device", "cuda", "--quick", "--results-dir", str(tmp_path))
+    assert result.exit_code == 2 and "no CUDA GPU is available" in result.stderr
+    assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())

@@ -50,3 +50,12 @@ def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_smoke, experim
     assert list(cpu.columns) == list(gpu.columns) and len(cpu) == len(gpu)
     shares = {column: agree(cpu[column], gpu[column]) for column in cpu.columns}
     assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
+
+
+def test_the_training_benchmarks_run_on_cuda_with_the_devices_matmul_ceiling(tmp_path):
+    from advrepro.bench import run_all
+
+    table = run_all(quick=True, results_dir=tmp_path, device=torch.device("cuda"))
+    assert (tmp_path / "bench-cuda.csv").is_file() and not (tmp_path / "bench.csv").exists()
+    training = table[table["benchmark"] == "adversarial_training"]
+    assert (training["pgd_substeps_per_second"] > 0).all() and (training["share_of_matmul_peak"] > 0).all()
