@@ -46,6 +46,8 @@ class SchmidtConfig(CommonConfig):
     """One (model, d, ε) cell: errors of the learner ŵ = Σ y_i x_i for every n of a geometric grid up to n_max,
     over `draws` independent training sets."""
 
+    dtype: str = "float64"
+
     model: str = "gaussian"
     d: int = 1000
     eps: float = 0.1

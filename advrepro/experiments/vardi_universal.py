@@ -33,6 +33,7 @@ INITS = ("pytorch", "normal")
 class VardiConfig(CommonConfig):
     """vardi-universal's keys (configs/vardi-universal.yaml, tags and sources in docs/protocols.md §4)."""
 
+    dtype: str = "float64"
     d: int = 500
     n: int = 50
     width: int = 100
