@@ -196,11 +196,20 @@ def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(proj
 def test_adversarial_training_benchmark_compares_the_batched_model_with_a_per_model_loop():
     from advrepro.bench import bench_adversarial_training
 
-    batched, looped, code = bench_adversarial_training(quick=True)
+    batched, looped, code = bench_adversarial_training(quick=True)  # 4 models, n = 256, 10 PGD steps
     assert batched["method"].startswith("one batched model") and looped["method"].startswith("per-model loop")
-    assert "32" in code["method"] and code["setting"] == batched["setting"]
-    assert batched["setting"] == looped["setting"] and looped["ratio_to_loop"] == 1.0
-    assert batched["pgd_step_examples_per_second"] > 0 and batched["share_of_matmul_peak"] > 0
+    assert "32" in code["method"] and code["setting"] == batched["setting"] == looped["setting"]
+    for row, calls, batch in (
+        (batched, 1, 128),
+        (looped, 4, 128),
+        (code, 4, 32),
+    ):  # the rates follow the seconds
+        assert row["pgd_step_examples_per_second"] == pytest.approx(4 * 256 * 10 / row["seconds"], rel=0.01)
+        assert row["pgd_substeps_per_second"] == pytest.approx(
+            calls * (256 // batch) * 10 / row["seconds"], rel=0.01
+        )
+        assert row["ratio_to_loop"] == pytest.approx(looped["seconds"] / row["seconds"], rel=0.01, abs=0.01)
+        assert row["share_of_matmul_peak"] > 0
 
 
 def test_the_recipe_scale_pairs_the_published_recipe_with_the_default_budget(cli, tmp_path):

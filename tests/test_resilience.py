@@ -66,16 +66,29 @@ def assert_same_results(results: Path, reference: Path):
 def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, reference, signum):
     rng = random.Random(signum)
     results = tmp_path / "results"
-    for _ in range(3):  # interrupt at random points, then again, then let it finish
+    total = len(list((reference / "runs" / "random-net").iterdir()))
+    stopped_short = 0
+    for _ in range(3):  # interrupt just after a new cell completes (mid-run), then again, then let it finish
+        before = complete_cells(results)
         process = advrepro(results)
-        time.sleep(rng.uniform(2.0, 6.0))
+        deadline = time.monotonic() + 120
+        while complete_cells(results) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next cell
         process.send_signal(signum)
         process.communicate(timeout=120)
-        assert process.returncode in (0, 130, -signum), process.returncode  # -signum: stopped while importing
+        assert process.returncode in (0, 130, -signum), process.returncode
         for meta in results.rglob("meta.json"):
             assert store.read_meta(meta.parent) is not None  # whatever looks complete is complete
+        stopped_short += process.returncode != 0 and complete_cells(results) < total
+    assert stopped_short, "no interruption landed mid-run: the test would prove nothing"
     finished(advrepro(results))
     assert_same_results(results, reference)
+
+
+def complete_cells(results: Path) -> int:
+    directory = results / "runs" / "random-net"
+    return sum(store.read_meta(d) is not None for d in directory.iterdir()) if directory.is_dir() else 0
 
 
 @pytest.mark.slow
