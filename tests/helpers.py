@@ -350,6 +350,8 @@ def _zhu_frame(init, depth, width, regime, p_over_eps, rng):
             "depth": depth,
             "width": width,
             "p": 784,
+            "epochs": 3,
+            "train_subset": 2000,
             "regime": regime,
             "network": np.arange(len(p_over_eps)),
             "p_over_eps": p_over_eps,

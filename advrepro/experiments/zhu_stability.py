@@ -338,6 +338,12 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
     per_network = unit_means(frame, [axis], "network", ["p_over_eps"])
     estimate = slope_estimate(per_network, axis, "p_over_eps", "networks", log_x=axis == "width")
     notes = [f"{left_out} untrained networks left out (test accuracy < {MIN_ACCURACY:g})"] if left_out else []
+    if regime == "trained" and len(frame):
+        notes.append(
+            f"trained for a fixed {frame['epochs'].iloc[0]} epochs of SGD on {frame['train_subset'].iloc[0] or 12_665} "
+            "images [ours, the budget], not to a common loss: a flat or reversed trend may be the budget's, not the "
+            "network's; a loss-target endpoint or scale=paper (20 epochs on every image, a GPU job) settles it"
+        )
     if len(thin):
         notes.append(
             f"{axis} "
@@ -360,7 +366,7 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
 def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """At initialisation, what ReLU homogeneity gives (init_claims); after training, the paper's trend table (width
     helps when over-parameterised; depth helps under LeCun, hurts under He and NTK); the lazy ratio κ."""
-    rows = with_cell_keys(rows, summary, ["p"])
+    rows = with_cell_keys(rows, summary, ["p", "epochs", "train_subset"])
     out = init_claims(rows) + [
         trend_claim(rows, init, "trained", axis)
         for init in DEPTH_TREND
