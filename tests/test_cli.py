@@ -196,7 +196,7 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     assert cli("report", "--results-dir", str(results), "--readme", str(readme)).exit_code == 0
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "stale" not in text
-    assert "| experiment | claim | prediction |" in text
+    assert "| experiment | kind | claim | prediction |" in text
     pd.DataFrame(
         [{"benchmark": "b", "setting": "s", "method": "fast way", "seconds": 0.25, "same_answer": True}]
     ).to_csv(
@@ -208,7 +208,7 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
     assert cli("report", "--results-dir", str(results), "--readme", str(readme)).exit_code == 0
     text = readme.read_text()
     assert "| b | s | fast way | seconds = 0.25, same_answer = True |" in text and "stale" not in text
-    assert "middle" in text and "| experiment | claim | prediction |" in text
+    assert "middle" in text and "| experiment | kind | claim | prediction |" in text
     readme.write_text("no markers\n")
     result = cli("report", "--results-dir", str(results), "--readme", str(readme))
     assert result.exit_code == 2 and "has no markers" in result.stderr and "claims:begin" in result.stderr

@@ -27,6 +27,11 @@ RUN = [
 ]
 
 
+# 8 cells of about 0.2 s each (the smoke grid's take 10 ms, all done within a poll): a signal sent when one cell
+# completes lands inside the next
+SLOW_SWEEP = ("-m", "d=20,50", "width=500,1000", "activation=relu,tanh", "n_networks=100", "n_inputs=32")
+
+
 def advrepro(results: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*RUN, f"results_dir={results}", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -46,7 +51,20 @@ def reference(tmp_path_factory) -> Path:
     return results
 
 
+@pytest.fixture(scope="module")
+def slow_reference(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("slow-reference") / "results"
+    finished(advrepro(results, *SLOW_SWEEP))
+    return results
+
+
+def aggregates(results: Path) -> Path:
+    """Where the command put random-net.csv (the top level for the preset grids, adhoc/… for a sweep)."""
+    return next(p.parent for p in sorted(results.rglob("random-net.csv")) if "runs" not in p.parts)
+
+
 def assert_same_results(results: Path, reference: Path):
+    results, reference = aggregates(results), aggregates(reference)
     for name in ("random-net.csv", "random-net.cells.csv"):
         got, want = pd.read_csv(results / name), pd.read_csv(reference / name)
         if name.endswith("cells.csv"):
@@ -63,18 +81,18 @@ def assert_same_results(results: Path, reference: Path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, reference, signum):
+def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, slow_reference, signum):
     rng = random.Random(signum)
     results = tmp_path / "results"
-    total = len(list((reference / "runs" / "random-net").iterdir()))
+    total = len(list((slow_reference / "runs" / "random-net").iterdir()))
     stopped_short = 0
     for _ in range(3):  # interrupt just after a new cell completes (mid-run), then again, then let it finish
         before = complete_cells(results)
-        process = advrepro(results)
+        process = advrepro(results, *SLOW_SWEEP)
         deadline = time.monotonic() + 120
         while complete_cells(results) == before and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.3))  # somewhere inside the next cell
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))  # inside the next cell (each takes about 0.2 s)
         process.send_signal(signum)
         process.communicate(timeout=120)
         assert process.returncode in (0, 130, -signum), process.returncode
@@ -82,8 +100,8 @@ def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, reference
             assert store.read_meta(meta.parent) is not None  # whatever looks complete is complete
         stopped_short += process.returncode != 0 and complete_cells(results) < total
     assert stopped_short, "no interruption landed mid-run: the test would prove nothing"
-    finished(advrepro(results))
-    assert_same_results(results, reference)
+    finished(advrepro(results, *SLOW_SWEEP))
+    assert_same_results(results, slow_reference)
 
 
 def complete_cells(results: Path) -> int:
