@@ -413,3 +413,92 @@ def smoke_cells(
         cell.digest: (store.cell_dir(results, experiment, cell.digest) / "rows.csv").read_bytes()
         for cell in request.cells
     }
+
+
+# For each experiment: its synthetic-rows builder, and claim id (prefix) -> (keyword arguments where it holds, where
+# it fails). tests/test_claims.py runs every claim both ways; tests/test_every_experiment.py fails for an experiment
+# without an entry.
+CASES = {
+    "random-net": (
+        random_net_rows,
+        {
+            "flip-rate": ({"flip": 1.0}, {"flip": 0.5}),
+            "eta-": ({"eta": 1.0}, {"eta": 5.0}),
+            "delta-": ({"delta": 1.0}, {"delta": 5.0}),
+            "limit-": ({"limit_factor": 1.0}, {"limit_factor": 1.2}),
+        },
+    ),
+    "lazy-sgd": (
+        lazy_sgd_rows,
+        {
+            "2-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": -0.5}),
+            "5-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
+            "2-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
+            "5-grad-offset-low": ({"grad_offset": 15.0}, {"grad_offset": -10.0}),
+            "5-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
+            "3-C0-": ({"c0": 0.3}, {"c0": -0.3}),
+            "6-C0-": ({"c0": 0.3}, {"c0": -0.3}),
+            "2-accuracy": ({"accuracy": 0.99}, {"accuracy": 0.9}),
+            "5-accuracy": ({"accuracy": 0.99}, {"accuracy": 0.9}),
+            "2-overshoot": ({"overshoot": 0.001}, {"overshoot": 0.05}),
+            "5-overshoot": ({"overshoot": 0.001}, {"overshoot": 0.05}),
+            "2-flip-rate": ({"flip": 1.0}, {"flip": 0.5}),
+            "5-flip-rate": ({"flip": 1.0}, {"flip": 0.5}),
+        },
+    ),
+    "vardi-universal": (
+        vardi_rows,
+        {
+            "converged": ({"converged": 1.0}, {"converged": 0.5}),
+            "universal-": ({"universal": 1.0}, {"universal": 0.3}),
+            "slope-n": ({"n_exp": -0.5}, {"n_exp": 0.0}),
+            "slope-d": ({"d_exp": 0.0}, {"d_exp": 0.5}),
+            "slope-width": ({"width_exp": 0.0}, {"width_exp": 0.5}),
+        },
+    ),
+    "lazy-pgd": (
+        lazy_pgd_rows,
+        {
+            "crossing-slope": ({"exponent": -0.5}, {"exponent": 0.0}),
+            "crossing-C0": ({"c0_exponent": 1.0}, {"c0_exponent": 0.0}),
+            "small-ball-not-robust": ({"level": 2.0}, {"level": 0.3}),
+            "large-ball-robust": ({"level": 1.0}, {"level": 0.01}),
+            "recipe-crossing": ({"recipe_step": 0.5}, {"recipe_step": 2.5}),
+        },
+    ),
+    "schmidt-models": (
+        schmidt_rows,
+        {
+            "gaussian-standard-one-sample": ({"one_sample": 0.005}, {"one_sample": 0.05}),
+            "gaussian-d-exponent": ({"follow_model": True}, {"follow_model": False, "d_exp": 0.0}),
+            "gaussian-eps-exponent": (
+                {"follow_model": False, "eps_exp": 2.0},
+                {"follow_model": False, "eps_exp": 1.0},
+            ),
+            "bernoulli-threshold": ({"threshold_error": 0.005}, {"threshold_error": 0.05}),
+            "bernoulli-linear": ({"linear_error": 0.2}, {"linear_error": 0.001}),
+        },
+    ),
+    "zhu-stability": (
+        zhu_rows,
+        {
+            "width-": ({"width_slope": -0.3}, {"width_slope": 0.0}),
+            "width-init": ({"init_width_slope": 0.0}, {"init_width_slope": 0.3}),
+            "value-he-init": ({"init_factor": 1.0}, {"init_factor": 1.3}),
+            "rescaling-init": ({"rescaling_error": 0.0}, {"rescaling_error": 0.1}),
+            "depth-lecun-init": ({"init_depth": 0.0}, {"init_depth": 0.2}),
+            "depth-he-init": ({"init_depth": 0.0}, {"init_depth": 0.2}),
+            "depth-lecun": ({"lecun_depth": -0.3}, {"lecun_depth": 0.3}),
+            "depth-he": ({"he_depth": 0.3}, {"he_depth": 0.0}),
+            "depth-ntk": ({"ntk_depth": 0.3}, {"ntk_depth": -0.3}),
+        },
+    ),
+    "yang-separation": (
+        yang_rows,
+        {
+            "mnist-train-train": ({"train_min": 0.737}, {"train_min": 0.8}),
+            "mnist-test-train": ({"test_min": 0.812}, {"test_min": 0.7}),
+            "mnist-radius": ({"train_min": 0.737}, {"train_min": 0.15}),
+        },
+    ),
+}
