@@ -471,10 +471,7 @@ CASES = {
         {
             "gaussian-standard-one-sample": ({"one_sample": 0.005}, {"one_sample": 0.05}),
             "gaussian-d-exponent": ({"follow_model": True}, {"follow_model": False, "d_exp": 0.0}),
-            "gaussian-eps-exponent": (
-                {"follow_model": False, "eps_exp": 2.0},
-                {"follow_model": False, "eps_exp": 1.0},
-            ),
+            "gaussian-eps-exponent": ({"follow_model": True}, {"follow_model": False, "eps_exp": 1.0}),
             "bernoulli-threshold": ({"threshold_error": 0.005}, {"threshold_error": 0.05}),
             "bernoulli-linear": ({"linear_error": 0.2}, {"linear_error": 0.001}),
         },

@@ -245,7 +245,6 @@ def needed(
 
 
 TARGET = 0.01  # the paper's 1% error level
-EXPONENT_TOLERANCE = 0.1  # ours, on the d-exponent; twice that on the ε-exponent
 
 
 def expected_robust_error(n: np.ndarray, d: float, eps: float, sigma: float) -> np.ndarray:
@@ -344,19 +343,32 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
             )
         )
     top = table[table["d"] == table["d"].max()]
+    where = f" at d = {top['d'].iloc[0]:.0e}" if len(top) else ""
+    epsilons = np.sort(top["eps"].unique())
+    predicted = math.nan
+    if len(epsilons) >= 2:
+        d = top["d"].iloc[0]
+        predicted = loglog_slope(epsilons, np.array([expected_needed(d, e, sigma[d]) for e in epsilons]))
     out.append(
         claim(
             NAME,
             "gaussian-eps-exponent",
-            f"log–log slope of the n needed for ≤ 1% robust error versus ε at d = {top['d'].iloc[0]:.0e}"
-            if len(top)
-            else "log–log slope of the n needed versus ε",
-            "+2 (n = Θ̃(ε²√d))",
-            "[paper]",
-            Band.around(2.0, 2 * EXPONENT_TOLERANCE),
-            f"ours: ±{2 * EXPONENT_TOLERANCE:g}",
+            f"log–log slope of the n needed for ≤ 1% robust error versus ε{where}",
+            f"{predicted:+.3f}: the model's finite-d slope; 2 only as d → ∞",
+            "[derived: docs §5, the closed form with the coordinate sums at their means]",
+            Band.around(predicted, 2 * MIN_EFFECT),
+            f"ours: ±{2 * MIN_EFFECT:g} (twice the d-exponent's: ε-exponents are about four times larger)",
             slope_of_needed(top, "eps", units),
             unmeasured="fewer than two ε values reach 1% robust error within n_max",
+        )
+    )
+    out.append(
+        reported(
+            NAME,
+            "gaussian-eps-exponent-asymptotic",
+            f"log–log slope of the n needed versus ε{where}, against the paper's n = Θ̃(ε²√d)",
+            slope_of_needed(top, "eps", units),
+            "no claim at this d: the paper's 2 is asymptotic; the eps-exponent row tests the model's finite-d slope",
         )
     )
     return out
