@@ -140,7 +140,7 @@ def bench_lazy_training(quick: bool = False, device: torch.device = CPU) -> list
     x = torch.rand(1, batch, d, device=device)
     y = torch.sign(torch.randn(1, batch, device=device))
     active = torch.ones(1, dtype=torch.bool, device=device)
-    step = lambda: [sgd_step(nets, x, y, 0.1, active) for _ in range(steps)]  # noqa: E731
+    step = lambda: [sgd_step(nets, x, y, 0.1, active) for _ in range(steps)]
     seconds, _ = timed(step, repeats=2, device=device)
     flops = steps * 2 * (2 * batch * d * width)  # forward Wx and the in-place update bmm dominate
     peak = matmul_peak(device)

@@ -73,18 +73,18 @@ class LazyNets:
         z = torch.bmm(x, self.W.transpose(1, 2))
         return z if self.b is None else z + self.b[:, None, :]
 
+    def moved_sq(self) -> Tensor:
+        """‖[w_s, b_s] − [w_s, b_s]_0‖² per model and neuron (M, m): how far each neuron moved from initialisation."""
+        sq = (self.W - self.W0).pow(2).sum(-1)
+        return sq if self.b is None else sq + (self.b - self.b0).pow(2)
+
     def distance(self) -> Tensor:
         """max over neurons of ‖[w_s, b_s] − [w_s, b_s]_0‖₂ per run: the (2,∞) distance from initialisation."""
-        sq = (self.W - self.W0).pow(2).sum(-1)
-        if self.b is not None:
-            sq = sq + (self.b - self.b0).pow(2)
-        return sq.max(-1).values.sqrt()
+        return self.moved_sq().max(-1).values.sqrt()
 
     def on_boundary(self, radius: Tensor | float, rtol: float = 1e-4) -> Tensor:
         """Per model, the share of neurons on their ball's boundary: distance from initialisation ≥ (1 − rtol)·R."""
-        sq = (self.W - self.W0).pow(2).sum(-1)
-        if self.b is not None:
-            sq = sq + (self.b - self.b0).pow(2)
+        sq = self.moved_sq()
         radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
         return (sq >= ((1 - rtol) * radius).square()).to(sq.dtype).mean(-1)
 
@@ -93,9 +93,7 @@ class LazyNets:
         [w_s, b_s] back onto it. Neurons inside, and models that stopped, keep their bits: W0 + 1·(W − W0) would round
         them, so a stopped model's weights would depend on how long the models batched with it train."""
         with torch.no_grad():
-            sq = (self.W - self.W0).pow(2).sum(-1)
-            if self.b is not None:
-                sq = sq + (self.b - self.b0).pow(2)
+            sq = self.moved_sq()
             radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
             outside = sq > radius.square()  # (M, m)
             if moving is not None:

@@ -356,9 +356,12 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         f"fraction of runs where one δ = η·Σ y_i x_i with ‖δ‖ ≤ {UNIVERSAL_C:g}·√(d/(c²n)) flips every sample, c the "
         "smaller class's share (cells {} the separation condition)"
     )
-    left_out = lambda mask: (
-        f"{int(one_class[mask].sum())} runs with one class only left out" if one_class[mask].any() else ""
-    )  # noqa: E731
+
+    def left_out(mask: pd.Series) -> str:
+        return (
+            f"{int(one_class[mask].sum())} runs with one class only left out" if one_class[mask].any() else ""
+        )
+
     out.append(
         claim(
             NAME,
