@@ -16,8 +16,10 @@ def l2_normalize(g: Tensor) -> Tensor:
 
 
 def project_l2_ball(delta: Tensor, eps: Tensor | float) -> Tensor:
-    """The nearest point of the ε-ball: δ·min(1, ε/‖δ‖) (the code's δ *= ε / max(‖δ‖, ε))."""
-    return delta * (eps / delta.norm(dim=-1, keepdim=True).clamp_min(eps))
+    """The nearest point of the ε-ball: δ·min(1, ε/‖δ‖) (the code's δ *= ε / max(‖δ‖, ε)); δ itself inside the ball,
+    also at ε = 0 (where the code's 0/0 would give NaN)."""
+    norm = delta.norm(dim=-1, keepdim=True)
+    return torch.where(norm > eps, delta * (eps / norm), delta)
 
 
 def clip_box(x: Tensor, delta: Tensor, low: float = 0.0, high: float = 1.0) -> Tensor:
@@ -32,12 +34,15 @@ def pgd_l2(
     step_size: Tensor | float,
     steps: int,
     clip: bool,
+    start: Tensor | None = None,
 ) -> Tensor:
-    """Projected normalised-gradient ascent from δ = 0: δ ← Π_ε(clip(δ + α·g/‖g‖)), g = ascent(x + δ).
+    """Projected normalised-gradient ascent from δ = 0 (or `start`, a random restart): δ ← Π_ε(clip(δ + α·g/‖g‖)),
+    g = ascent(x + δ).
 
-    Wang et al. (2022) Algorithm 1 and advtrain.py's pgd_l2 (step, clip to [0,1], project), no restarts.
+    Wang et al. (2022) Algorithm 1 and advtrain.py's pgd_l2 (step, clip to [0,1], project); torch_adv_atk.py's l2
+    step (Min & Vidal 2024) is the same without the clip.
     """
-    delta = torch.zeros_like(x)
+    delta = torch.zeros_like(x) if start is None else start
     for _ in range(steps):
         delta = delta + step_size * l2_normalize(ascent(x + delta))
         if clip:

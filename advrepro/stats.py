@@ -43,12 +43,16 @@ def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray, log_x: bool = T
     return float(slope) if np.ndim(slope) == 0 else slope
 
 
-def crossing(x: Sequence[float] | np.ndarray, y: np.ndarray, level: float = 0.5) -> np.ndarray | float:
-    """The first x (increasing) where y crosses `level`, interpolated linearly in log x; NaN where it never does.
+def crossing(
+    x: Sequence[float] | np.ndarray, y: np.ndarray, level: float = 0.5, log_x: bool = True
+) -> np.ndarray | float:
+    """The first x (increasing) where y crosses `level`, interpolated linearly in log x (in x when not log_x, e.g.
+    on a grid that starts at 0); NaN where it never does.
 
-    y may carry leading axes. Points on y = 0.8, 0.2 at x = 0.1, 1 cross 1/2 at √0.1.
+    y may carry leading axes. Points on y = 0.8, 0.2 at x = 0.1, 1 cross 1/2 at √0.1 (at 0.55 linearly).
     """
-    log_x = np.log(np.asarray(x, dtype=float))
+    x = np.asarray(x, dtype=float)
+    position = np.log(x) if log_x else x
     y = np.asarray(y, dtype=float)
     if y.shape[-1] < 2:
         return float("nan") if y.ndim == 1 else np.full(y.shape[:-1], np.nan)
@@ -56,9 +60,10 @@ def crossing(x: Sequence[float] | np.ndarray, y: np.ndarray, level: float = 0.5)
     change = (above[..., :-1] * above[..., 1:] <= 0) & (y[..., :-1] != y[..., 1:])
     first = change.argmax(-1)[..., None]
     y0, y1 = np.take_along_axis(y, first, -1)[..., 0], np.take_along_axis(y, first + 1, -1)[..., 0]
-    x0, x1 = log_x[first[..., 0]], log_x[first[..., 0] + 1]
+    x0, x1 = position[first[..., 0]], position[first[..., 0] + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        found = np.exp(x0 + (level - y0) * (x1 - x0) / (y1 - y0))
+        found = x0 + (level - y0) * (x1 - x0) / (y1 - y0)
+    found = np.exp(found) if log_x else found
     out = np.where(change.any(-1), found, np.nan)
     return float(out) if np.ndim(out) == 0 else out
 

@@ -3,6 +3,7 @@ writes an experiment's rows.csv columns from chosen exponents and rates, so a te
 purpose; and where a run's outputs are."""
 
 import itertools
+import math
 import re
 from pathlib import Path
 
@@ -415,6 +416,56 @@ def smoke_cells(
     }
 
 
+def cluster_rows(relu=1.0, prelu=1.0, separation=0.707, distance=0.05, trained=1.0, code_shift=0.0, runs=5):
+    """Robustness cells at (k, k_pos) = (10, 6) and (4, 2) for p = 1 and 3 whose accuracy under every attack ramps
+    down through 1/2 at relu·1/√k and prelu·√2/2 (PGD from δ = 0 alone: 1.4 times later); noise-panel cells; and
+    cells at the published code's setting whose PGD crossing is the published runs' mean + code_shift. `trained` of
+    the runs reach clean accuracy, the others hold a constant predictor's 0.6."""
+    from advrepro.experiments.cluster_robustness import (
+        PUBLISHED_CODE_CURVE,
+        PUBLISHED_CODE_SETTING,
+        crossings,
+    )
+
+    published = pd.read_csv(PUBLISHED_CODE_CURVE).assign(cell="published", measure="accuracy", attack="pgd")
+    code_crossing = {p: crossings(curve, "pgd")["crossing"].mean() for p, curve in published.groupby("p")}
+    rng = np.random.default_rng(5)
+    frames, cells = [], []
+    settings = [(k, k_pos, p, 0.01, 29, None) for k, k_pos in ((10, 6), (4, 2)) for p in (1, 3)]
+    settings += [(10, 6, p, noise, 1, None) for p in (1, 3) for noise in (0.1, 0.3)]
+    settings += [(10, 6, p, 0.01, 15, code_crossing[p] + code_shift) for p in (1, 3)]
+    for i, (k, k_pos, p, noise, steps, pgd_at) in enumerate(settings):
+        radius = (relu / math.sqrt(k)) if p == 1 else prelu * math.sqrt(0.5)
+        eps = np.linspace(0, 1.5, steps)
+        for run in range(runs):
+            ok = run < round(trained * runs)
+            r = radius * (1 + 0.01 * rng.normal())
+            at_pgd = 1.4 * r if pgd_at is None else pgd_at * (1 + 0.01 * rng.normal())
+            for attack, at in (("all", r), ("pgd", at_pgd)):
+                acc = np.clip(0.5 - (eps - at) / 0.1, 0, 1) if ok else np.full(steps, 0.6)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "cell": f"c{i}",
+                            "run": run,
+                            "measure": "accuracy",
+                            "attack": attack,
+                            "eps": eps,
+                            "robust_acc": acc,
+                        }
+                    )
+                )
+            frames.append(pd.DataFrame({"cell": [f"c{i}"], "run": [run], "measure": ["neuron"], "rank": [1]}))
+            for frame in frames[-3:]:
+                frame["trained"] = ok
+                frame["half_separation"] = separation * (1 + 0.001 * rng.normal())
+                frame["relative_distance"] = distance * (1 + 0.05 * rng.normal()) * (1 + noise)
+                frame[["k", "k_pos", "p", "noise"]] = k, k_pos, p, noise
+        keys = {**PUBLISHED_CODE_SETTING, "k": k, "k_pos": k_pos, "noise": noise, "eps_steps": steps}
+        cells.append({"cell": f"c{i}", "p": p, **keys, "d": 100 if pgd_at is not None else 50})
+    return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
+
+
 # For each experiment: its synthetic-rows builder, and claim id (prefix) -> (keyword arguments where it holds, where
 # it fails). tests/test_claims.py runs every claim both ways; tests/test_every_experiment.py fails for an experiment
 # without an entry.
@@ -496,6 +547,17 @@ CASES = {
             "mnist-train-train": ({"train_min": 0.737}, {"train_min": 0.8}),
             "mnist-test-train": ({"test_min": 0.812}, {"test_min": 0.7}),
             "mnist-radius": ({"train_min": 0.737}, {"train_min": 0.15}),
+        },
+    ),
+    "cluster-robustness": (
+        cluster_rows,
+        {
+            "trained": ({"trained": 1.0}, {"trained": 0.6}),
+            "crossing-p1-": ({"relu": 1.0}, {"relu": 2.2}),
+            "crossing-p3-": ({"prelu": 1.0}, {"prelu": 0.45}),
+            "separation-": ({"separation": 0.707}, {"separation": 0.5}),
+            "distance-p": ({"distance": 0.05}, {"distance": 0.5}),
+            "published-code-": ({"code_shift": 0.0}, {"code_shift": 0.2}),
         },
     ),
 }

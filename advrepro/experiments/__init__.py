@@ -8,6 +8,7 @@ from advrepro.experiment import Experiment
 
 def _load() -> dict[str, Experiment]:
     from advrepro.experiments import (
+        cluster_robustness,
         lazy_pgd,
         lazy_sgd,
         random_net,
@@ -25,6 +26,7 @@ def _load() -> dict[str, Experiment]:
         schmidt_models,
         yang_separation,
         zhu_stability,
+        cluster_robustness,
     )
     found = {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
     store = ConfigStore.instance()
