@@ -320,6 +320,25 @@ def bench(
         typer.echo(table.to_string(index=False))
 
 
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="The experiment's name: lowercase words joined by '-'.")],
+    title: Annotated[str, typer.Option(help="One line: what the experiment shows.")] = "",
+):
+    """Scaffold a new experiment that runs and passes the generic tests as created (see CONTRIBUTING.md)."""
+    from advrepro.scaffold import scaffold
+
+    with user_errors():
+        paths = scaffold(name, title)
+    for path in paths:
+        typer.echo(f"  wrote {path}")
+    typer.echo(
+        f"{name} is registered and runs: `advrepro run {name} scale=smoke`, `pytest -k {name.replace('-', '_')}`. "
+        "Next: its protocol in docs/protocols.md, then replace the scaffold's model, measurement, claims, figure and "
+        "claim cases (tests/helpers.py) with the paper's."
+    )
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM (a scheduler, `kill`) unwinds like Ctrl-C: temporary files are removed
 

@@ -466,6 +466,7 @@ def cluster_rows(relu=1.0, prelu=1.0, separation=0.707, distance=0.05, trained=1
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 
+# advrepro new: builders above
 # For each experiment: its synthetic-rows builder, and claim id (prefix) -> (keyword arguments where it holds, where
 # it fails). tests/test_claims.py runs every claim both ways; tests/test_every_experiment.py fails for an experiment
 # without an entry.
@@ -560,4 +561,5 @@ CASES = {
             "published-code-": ({"code_shift": 0.0}, {"code_shift": 0.2}),
         },
     ),
+    # advrepro new: cases above
 }

@@ -16,6 +16,7 @@ def _load() -> dict[str, Experiment]:
         vardi_universal,
         yang_separation,
         zhu_stability,
+        # advrepro new: imports above
     )
 
     modules = (
@@ -27,6 +28,7 @@ def _load() -> dict[str, Experiment]:
         yang_separation,
         zhu_stability,
         cluster_robustness,
+        # advrepro new: modules above
     )
     found = {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
     store = ConfigStore.instance()
