@@ -25,6 +25,10 @@ from advrepro.stats import Estimate
 # ours: a trend claim ("grows with", "falls with", "does not grow") needs a log–log slope, or a per-unit rate, of at
 # least this size in the predicted direction, so that a flat measurement cannot agree with a trend.
 MIN_EFFECT = 0.05
+# ours: a model below this test (clean) accuracy is not trained; its cells are marked and support no claim.
+MIN_ACCURACY = 0.95
+# ours: the band's half-width on a claimed exponent (a log–log slope) where the paper gives none.
+EXPONENT_TOLERANCE = 0.1
 
 VERDICTS = ("agrees", "differs", "inconclusive", "not measured", "reported")
 KINDS = ("claim", "check", "reported")
@@ -64,15 +68,19 @@ class Band:
         return f"[{self.low:.4g}, {self.high:.4g}]"
 
 
-def trend(direction: int) -> tuple["Band", str]:
-    """A trend claim's band and whose tolerance it is: a slope of at least MIN_EFFECT up (+1) or down (−1)."""
+def trend(direction: int) -> dict:
+    """A trend claim's band and whose tolerance it is (claim's `band` and `tolerance_by`): a slope of at least
+    MIN_EFFECT up (+1) or down (−1)."""
     band = Band(MIN_EFFECT, math.inf) if direction > 0 else Band(-math.inf, -MIN_EFFECT)
-    return band, f"ours: a trend is a slope of at least {MIN_EFFECT:g}"
+    return {"band": band, "tolerance_by": f"ours: a trend is a slope of at least {MIN_EFFECT:g}"}
 
 
-def no_growth() -> tuple["Band", str]:
+def no_growth() -> dict:
     """An upper-bound claim's band ("does not grow"): a slope below MIN_EFFECT, and whose tolerance it is."""
-    return Band(-math.inf, MIN_EFFECT), f"ours: growth below the minimum effect {MIN_EFFECT:g}"
+    return {
+        "band": Band(-math.inf, MIN_EFFECT),
+        "tolerance_by": f"ours: growth below the minimum effect {MIN_EFFECT:g}",
+    }
 
 
 def more_units(estimate: Estimate, band: Band) -> float | None:
@@ -100,6 +108,7 @@ def verdict(estimate: Estimate | None, band: Band) -> tuple[str, str]:
 def claim(
     experiment: str,
     id: str,
+    *,
     statement: str,
     prediction: str,
     source: str,
@@ -130,14 +139,14 @@ def claim(
     )
 
 
-def reported(experiment: str, id: str, statement: str, estimate: Estimate | None, why: str) -> dict:
+def reported(experiment: str, id: str, *, statement: str, estimate: Estimate | None, why: str) -> dict:
     """A number shown without a claim; `why` says why it has none."""
     return _row(experiment, id, "reported", statement, "", "", "", estimate, "reported", why)
 
 
-def check(*args, **kwargs) -> dict:
-    """A claim about our implementation (an invariant it must keep), not about the paper: `claim`'s arguments."""
-    return claim(*args, **kwargs, kind="check")
+def check(experiment: str, id: str, **fields) -> dict:
+    """A claim about our implementation (an invariant it must keep), not about the paper: `claim`'s fields."""
+    return claim(experiment, id, **fields, kind="check")
 
 
 def _row(experiment, id, kind, statement, prediction, source, tolerance, estimate, outcome, reason) -> dict:

@@ -115,12 +115,12 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"mean-distance-d{d}",
-                f"mean distance |w·x|/‖w‖ to the boundary (d={d})",
-                f"√d·Γ(d/2)/(√π·Γ((d+1)/2)) = {value:.4f}",
-                "[derived]",
-                Band(value * (1 - TOLERANCE), value * (1 + TOLERANCE)),
-                f"ours: ±{TOLERANCE:.0%}",
-                statistic_estimate(frame["distance"], "runs"),
+                statement=f"mean distance |w·x|/‖w‖ to the boundary (d={d})",
+                prediction=f"√d·Γ(d/2)/(√π·Γ((d+1)/2)) = {value:.4f}",
+                source="[derived]",
+                band=Band(value * (1 - TOLERANCE), value * (1 + TOLERANCE)),
+                tolerance_by=f"ours: ±{TOLERANCE:.0%}",
+                estimate=statistic_estimate(frame["distance"], "runs"),
             )
         )
     return out

@@ -31,6 +31,15 @@ class Estimate:
     def finite(self) -> bool:
         return all(math.isfinite(v) for v in (self.value, self.low, self.high))
 
+    @classmethod
+    def from_draws(cls, value: float, draws: np.ndarray, units: str, n: int) -> "Estimate":
+        """The point `value` with the 95% percentile interval of its bootstrap `draws`."""
+        return cls(float(value), *percentile_interval(draws), units, n)
+
+    def scaled(self, factor: float) -> "Estimate":
+        """The same estimate of factor·(the quantity), e.g. half a distance (factor > 0)."""
+        return Estimate(self.value * factor, self.low * factor, self.high * factor, self.units, self.n)
+
 
 def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray, log_x: bool = True) -> np.ndarray | float:
     """Least-squares slope of log y against log x (against x itself when not log_x: a per-unit growth rate); y may
@@ -142,9 +151,8 @@ def slope_estimate(
     if len(xs) < 2:
         return None
     value = loglog_slope(xs, np.array([g.mean() for g in groups]), log_x)
-    low, high = percentile_interval(loglog_slope(xs, resampled_means(groups, seed=seed), log_x))
     units, n = describe_units(groups, unit, x)
-    return Estimate(value, low, high, units, n)
+    return Estimate.from_draws(value, loglog_slope(xs, resampled_means(groups, seed=seed), log_x), units, n)
 
 
 def across_estimate(
@@ -155,10 +163,9 @@ def across_estimate(
     xs, groups = groups_of(frame, x, metric)
     if not len(xs):
         return None
-    value = float(statistic(np.array([g.mean() for g in groups])))
-    low, high = percentile_interval(statistic(resampled_means(groups, seed=seed), axis=1))
+    value = statistic(np.array([g.mean() for g in groups]))
     units, n = describe_units(groups, unit, x)
-    return Estimate(value, low, high, units, n)
+    return Estimate.from_draws(value, statistic(resampled_means(groups, seed=seed), axis=1), units, n)
 
 
 def statistic_estimate(
@@ -170,8 +177,9 @@ def statistic_estimate(
     if len(values) == 0:
         return None
     draws = values[_rng(seed).integers(0, len(values), (DRAWS, len(values)))]
-    low, high = percentile_interval(statistic(draws, axis=-1))
-    return Estimate(float(statistic(values)), low, high, f"{len(values)} {unit}", len(values))
+    return Estimate.from_draws(
+        statistic(values), statistic(draws, axis=-1), f"{len(values)} {unit}", len(values)
+    )
 
 
 def binomial_draws(share: np.ndarray, trials: np.ndarray, draws: int = DRAWS, seed: int = 0) -> np.ndarray:

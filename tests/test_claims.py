@@ -119,7 +119,17 @@ def test_inconclusive_says_how_many_more_units_would_settle_it():
 
 
 def test_a_missing_measurement_is_not_measured_with_its_reason():
-    row = claim("x", "id", "s", "p", "[paper]", Band(0, 1), "ours", None, unmeasured="no crossing")
+    row = claim(
+        "x",
+        "id",
+        statement="s",
+        prediction="p",
+        source="[paper]",
+        band=Band(0, 1),
+        tolerance_by="ours",
+        estimate=None,
+        unmeasured="no crossing",
+    )
     assert row["verdict"] == "not measured" and row["reason"] == "no crossing"
 
 

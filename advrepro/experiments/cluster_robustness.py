@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from advrepro.attacks import l2_normalize, pgd_l2
-from advrepro.claims import Band, check, claim, reported
+from advrepro.claims import MIN_ACCURACY, Band, check, claim, reported
 from advrepro.config import CommonConfig, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
@@ -355,7 +355,6 @@ COLUMNS = {
     "centre": "neuron rows: the centre (1..k) w_j is best aligned with",
     "cos_centre": "neuron rows: cosine of w_j with that centre",
 }
-MIN_ACCURACY = 0.99  # ours: a run below this test accuracy is not trained and supports no claim
 # The reduced setting the published prelu_f_dist.py was run at (scripts/bench_published_prelu.py writes its YAML from
 # this), and the robust-accuracy curve it gave: p, run, eps, robust_acc under its PGD from δ = 0.
 PUBLISHED_CODE_SETTING = {
@@ -491,13 +490,13 @@ def crossing_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"crossing-{tag}",
-                f"radius where the robust accuracy under every attack falls through 1/2, p={p} ({setting})",
-                f"{named} = {radius:.3f} (the ideal classifier's distance from a centre to its boundary)",
-                "[derived]",
-                Band(radius * (1 - CROSSING_TOLERANCE), radius * (1 + CROSSING_TOLERANCE)),
-                f"ours: ±{CROSSING_TOLERANCE:.0%}",
-                statistic_estimate(crossings(trained)["crossing"], "runs"),
-                f"{untrained} untrained runs left out" if untrained else "",
+                statement=f"radius where the robust accuracy under every attack falls through 1/2, p={p} ({setting})",
+                prediction=f"{named} = {radius:.3f} (the ideal classifier's distance from a centre to its boundary)",
+                source="[derived]",
+                band=Band(radius * (1 - CROSSING_TOLERANCE), radius * (1 + CROSSING_TOLERANCE)),
+                tolerance_by=f"ours: ±{CROSSING_TOLERANCE:.0%}",
+                estimate=statistic_estimate(crossings(trained)["crossing"], "runs"),
+                reason=f"{untrained} untrained runs left out" if untrained else "",
                 unmeasured="no trained run, or the accuracy never falls through 1/2 on the radius grid",
             )
         )
@@ -505,9 +504,9 @@ def crossing_claims(rows: pd.DataFrame) -> list[dict]:
             reported(
                 NAME,
                 f"pgd-crossing-{tag}",
-                f"the same radius under PGD from δ = 0 only, p={p} ({setting})",
-                statistic_estimate(crossings(trained, "pgd")["crossing"], "runs"),
-                PGD_GAP_REASON,
+                statement=f"the same radius under PGD from δ = 0 only, p={p} ({setting})",
+                estimate=statistic_estimate(crossings(trained, "pgd")["crossing"], "runs"),
+                why=PGD_GAP_REASON,
             )
         )
     return out
@@ -524,15 +523,15 @@ def separation_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"separation-k{k}-kpos{k_pos}",
-                f"half the smallest distance between opposite-label training points (k={k}, k_pos={k_pos}, "
+                statement=f"half the smallest distance between opposite-label training points (k={k}, k_pos={k_pos}, "
                 f"α={frame['noise'].iloc[0]:g})",
-                "√2/2 = 0.707: robust classifiers exist at this radius",
-                "[derived]",
-                Band(
+                prediction="√2/2 = 0.707: robust classifiers exist at this radius",
+                source="[derived]",
+                band=Band(
                     math.sqrt(0.5) * (1 - SEPARATION_TOLERANCE), math.sqrt(0.5) * (1 + SEPARATION_TOLERANCE)
                 ),
-                f"ours: ±{SEPARATION_TOLERANCE:.0%}",
-                statistic_estimate(frame["half_separation"].to_numpy(), "runs"),
+                tolerance_by=f"ours: ±{SEPARATION_TOLERANCE:.0%}",
+                estimate=statistic_estimate(frame["half_separation"].to_numpy(), "runs"),
             )
         )
     return out
@@ -553,13 +552,13 @@ def distance_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"distance-p{p}-k{k}-kpos{k_pos}",
-                f"max over the unit sphere of |c·f − F| / max|F|, p={p} (k={k}, k_pos={k_pos}, "
+                statement=f"max over the unit sphere of |c·f − F| / max|F|, p={p} (k={k}, k_pos={k_pos}, "
                 f"α={small['noise'].iloc[0]:g})",
-                f"small: f converges in direction to {ideal}",
-                "[paper]",
-                Band(0.0, MAX_RELATIVE_DISTANCE),
-                f"ours: ≤ {MAX_RELATIVE_DISTANCE:g}",
-                statistic_estimate(small["relative_distance"].to_numpy(), "runs"),
+                prediction=f"small: f converges in direction to {ideal}",
+                source="[paper]",
+                band=Band(0.0, MAX_RELATIVE_DISTANCE),
+                tolerance_by=f"ours: ≤ {MAX_RELATIVE_DISTANCE:g}",
+                estimate=statistic_estimate(small["relative_distance"].to_numpy(), "runs"),
             )
         )
         if frame["noise"].nunique() > 1:
@@ -567,9 +566,9 @@ def distance_claims(rows: pd.DataFrame) -> list[dict]:
                 reported(
                     NAME,
                     f"distance-noise-p{p}-k{k}-kpos{k_pos}",
-                    f"the same, largest over α ∈ [{frame['noise'].min():g}, {frame['noise'].max():g}] (panel a)",
-                    across_estimate(frame, "noise", "relative_distance", "runs", np.max),
-                    "no claim: the theorems take α small; panel (a) shows how far the alignment survives noise",
+                    statement=f"the same, largest over α ∈ [{frame['noise'].min():g}, {frame['noise'].max():g}] (panel a)",
+                    estimate=across_estimate(frame, "noise", "relative_distance", "runs", np.max),
+                    why="no claim: the theorems take α small; panel (a) shows how far the alignment survives noise",
                 )
             )
     return out
@@ -602,13 +601,13 @@ def published_code_claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dic
             claim(
                 NAME,
                 f"published-code-p{p}",
-                f"radius where the robust accuracy under PGD from δ = 0 falls through 1/2, p={p}, at the setting "
+                statement=f"radius where the robust accuracy under PGD from δ = 0 falls through 1/2, p={p}, at the setting "
                 f"prelu_f_dist.py was run at (d=100, width=100, n=1000, 800 epochs, {len(theirs)} runs of its own)",
-                f"{theirs.min():.3f}–{theirs.max():.3f}, the published code's runs",
-                "[code, run here]",
-                Band(theirs.min() - half_step, theirs.max() + half_step),
-                f"ours: ± half a radius step, {half_step:.3f}",
-                statistic_estimate(crossings(mine, "pgd")["crossing"], "runs"),
+                prediction=f"{theirs.min():.3f}–{theirs.max():.3f}, the published code's runs",
+                source="[code, run here]",
+                band=Band(theirs.min() - half_step, theirs.max() + half_step),
+                tolerance_by=f"ours: ± half a radius step, {half_step:.3f}",
+                estimate=statistic_estimate(crossings(mine, "pgd")["crossing"], "runs"),
                 unmeasured="no cell at the published code's setting (the default grid's last entry)",
             )
         )
@@ -623,12 +622,12 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         check(
             NAME,
             "trained",
-            f"fraction of runs reaching test accuracy ≥ {MIN_ACCURACY:g}",
-            "every run (the data are separable with margin)",
-            "[paper]",
-            Band(0.99, 1.0),
-            "ours",
-            statistic_estimate(per_run.astype(float).to_numpy(), "runs"),
+            statement=f"fraction of runs reaching test accuracy ≥ {MIN_ACCURACY:g}",
+            prediction="every run (the data are separable with margin)",
+            source="[paper]",
+            band=Band(0.99, 1.0),
+            tolerance_by="ours",
+            estimate=statistic_estimate(per_run.astype(float).to_numpy(), "runs"),
         )
     ]
     reference = reference_cells(rows, summary)["cell"].unique()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from advrepro.attacks import logistic_ascent, pgd_l2
-from advrepro.claims import Band, claim, reported, trend
+from advrepro.claims import EXPONENT_TOLERANCE, MIN_ACCURACY, Band, claim, reported, trend
 from advrepro.config import require_choice, require_positive
 from advrepro.data.mnist import binary_task
 from advrepro.device import resolve_dtype
@@ -38,7 +38,6 @@ from advrepro.stats import (
     binomial_draws,
     crossing,
     loglog_slope,
-    percentile_interval,
     statistic_estimate,
     widest_axis,
     with_cell_keys,
@@ -298,8 +297,6 @@ PANELS = {
     "left": Panel("d", "eps", ["width", "radius"], "ε", "d"),
     "right": Panel("width", "radius", ["d", "eps"], "R", "m"),
 }
-MIN_ACCURACY = 0.95  # ours: a cell below this clean accuracy is not trained and supports no claim
-EXPONENT_TOLERANCE = 0.1  # ours: on the log–log slope of the crossing point
 # [derived, docs §3] inside the ball |f| ≤ O(1) + C0, so ε* ∝ (c + C0)/√d; below d ≈ 2·C0² the ball can cancel the
 # initial gradient (and at d = 25 the data cap robust accuracy near 0.7 at ε*): the slope is tested from there up
 MIN_D_OVER_C0_SQUARED = 2.0
@@ -393,18 +390,18 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
     slope = level = None
     if len(in_range) >= 2:
         ranged = np.array(sorted(in_range))
-        slope = Estimate(
+        slope = Estimate.from_draws(
             loglog_slope(ranged, np.array([found[x] for x in ranged])),
-            *percentile_interval(loglog_slope(ranged, np.stack([resampled[x] for x in ranged], -1))),
+            loglog_slope(ranged, np.stack([resampled[x] for x in ranged], -1)),
             units,
             int(grid["trials"].sum()),
         )
     if len(xs):
         geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))  # noqa: E731
         stacked = np.stack([resampled[x] for x in xs], -1)
-        level = Estimate(
+        level = Estimate.from_draws(
             float(geometric_level(np.array([found[x] for x in xs]))),
-            *percentile_interval(geometric_level(stacked)),
+            geometric_level(stacked),
             units,
             int(grid["trials"].sum()),
         )
@@ -413,23 +410,23 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             f"crossing-slope-{name}",
-            f"log–log slope of the {panel.symbol} where robust test accuracy crosses 1/2 versus {panel.across} "
+            statement=f"log–log slope of the {panel.symbol} where robust test accuracy crosses 1/2 versus {panel.across} "
             f"({where})",
-            f"−1/2: the transition sits at {panel.symbol} ∝ 1/√{panel.scale}",
-            "[paper]",
-            Band.around(-0.5, EXPONENT_TOLERANCE),
-            f"ours: ±{EXPONENT_TOLERANCE:g}",
-            slope,
-            "; ".join(notes),
+            prediction=f"−1/2: the transition sits at {panel.symbol} ∝ 1/√{panel.scale}",
+            source="[paper]",
+            band=Band.around(-0.5, EXPONENT_TOLERANCE),
+            tolerance_by=f"ours: ±{EXPONENT_TOLERANCE:g}",
+            estimate=slope,
+            reason="; ".join(notes),
             unmeasured=f"fewer than two {panel.across} values with a crossing in range",
         ),
         reported(
             NAME,
             f"crossing-level-{name}",
-            f"{panel.symbol}·√{panel.scale} where robust test accuracy crosses 1/2, geometric mean over "
+            statement=f"{panel.symbol}·√{panel.scale} where robust test accuracy crosses 1/2, geometric mean over "
             f"{panel.across} ({where})",
-            level,
-            "; ".join([LEVEL_REASON.format(symbol=panel.symbol, scale=panel.scale), *notes]),
+            estimate=level,
+            why="; ".join([LEVEL_REASON.format(symbol=panel.symbol, scale=panel.scale), *notes]),
         ),
     ]
 
@@ -454,9 +451,9 @@ def c0_claim(rows: pd.DataFrame) -> dict:
         notes.append("ε* at C0 = " + ", ".join(f"{x * scale:.3g}: {points[x]:.3g}" for x in found))
         if len(found) >= 2:
             xs = np.array(found)
-            estimate = Estimate(
+            estimate = Estimate.from_draws(
                 loglog_slope(xs, np.array([points[x] for x in xs])),
-                *percentile_interval(loglog_slope(xs, np.stack([resampled[x] for x in xs], -1))),
+                loglog_slope(xs, np.stack([resampled[x] for x in xs], -1)),
                 f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})",
                 int(grid["trials"].sum()),
             )
@@ -464,12 +461,12 @@ def c0_claim(rows: pd.DataFrame) -> dict:
     return claim(
         NAME,
         "crossing-C0",
-        f"log–log slope of the ε where robust test accuracy crosses 1/2 versus C0 = R·√m ({where})",
-        "> 0: ε*·√d grows with C0 (ε* ∝ (c + C0)/√d)",
-        "[derived: docs §3]",
-        *trend(+1),
-        estimate,
-        "; ".join(notes),
+        statement=f"log–log slope of the ε where robust test accuracy crosses 1/2 versus C0 = R·√m ({where})",
+        prediction="> 0: ε*·√d grows with C0 (ε* ∝ (c + C0)/√d)",
+        source="[derived: docs §3]",
+        **trend(+1),
+        estimate=estimate,
+        reason="; ".join(notes),
         unmeasured="fewer than two C0 values with a crossing",
     )
 
@@ -490,9 +487,9 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
     units = f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
     below = None
     if above and len(inside):
-        below = Estimate(
+        below = Estimate.from_draws(
             float(inside["robust"].max()),
-            *percentile_interval(draws[:, inside.index].max(-1)),
+            draws[:, inside.index].max(-1),
             units,
             int(inside["trials"].sum()),
         )
@@ -514,9 +511,9 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
             )
     gap = None
     if above and gaps:
-        gap = Estimate(
+        gap = Estimate.from_draws(
             float(min(point for point, _ in gaps.values())),
-            *percentile_interval(np.stack([d for _, d in gaps.values()]).min(0)),
+            np.stack([d for _, d in gaps.values()]).min(0),
             units,
             int(grid["trials"].sum()),
         )
@@ -524,26 +521,26 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "small-ball-not-robust",
-            f"highest robust test accuracy of trained models with R < 1/√m ({where})",
-            "≈ 0: below R ≈ 1/√m robust accuracy drops to 0",
-            "[paper]",
-            Band(0, LOW_ROBUST),
-            f"ours: 'drops to 0' read as ≤ {LOW_ROBUST:g}",
-            below,
-            note,
+            statement=f"highest robust test accuracy of trained models with R < 1/√m ({where})",
+            prediction="≈ 0: below R ≈ 1/√m robust accuracy drops to 0",
+            source="[paper]",
+            band=Band(0, LOW_ROBUST),
+            tolerance_by=f"ours: 'drops to 0' read as ≤ {LOW_ROBUST:g}",
+            estimate=below,
+            reason=note,
             unmeasured=why_small if above else why_not,
         ),
         claim(
             NAME,
             "large-ball-robust",
-            f"robust test accuracy of the largest R minus that of the smallest trained R, lowest over widths "
+            statement=f"robust test accuracy of the largest R minus that of the smallest trained R, lowest over widths "
             f"{', '.join(f'{w:g}' for w in gaps) or 'with two trained cells'} ({where})",
-            "≈ 1: the small ball fits but is not robust, a larger ball makes adversarial training succeed",
-            "[paper]",
-            Band(MIN_GAP, 1.0),
-            f"ours: a gap of at least {MIN_GAP:g}",
-            gap,
-            note,
+            prediction="≈ 1: the small ball fits but is not robust, a larger ball makes adversarial training succeed",
+            source="[paper]",
+            band=Band(MIN_GAP, 1.0),
+            tolerance_by=f"ours: a gap of at least {MIN_GAP:g}",
+            estimate=gap,
+            reason=note,
             unmeasured=why_not if not above else "no width with two trained cells",
         ),
     ]
@@ -608,9 +605,9 @@ def recipe_claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
             pair = eps[steps[0] : steps[0] + 2]
             table = cells["recipe"].loc[pair]
             draws = binomial_draws(table["robust"].to_numpy(), table["trials"].to_numpy())
-            estimate = Estimate(
+            estimate = Estimate.from_draws(
                 float(step_position(*table["robust"])),
-                *percentile_interval(step_position(draws[:, 0], draws[:, 1])),
+                step_position(draws[:, 0], draws[:, 1]),
                 f"{int(table['trials'].min())} test points per cell (binomial; {RUNS_NOTE})",
                 int(table["trials"].sum()),
             )
@@ -624,14 +621,14 @@ def recipe_claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"recipe-crossing-d{d:g}-m{width:g}-C0-{round(radius * math.sqrt(width), 3):g}",
-                f"the published recipe's crossing of robust accuracy 1/2, in grid steps of ε from the step holding "
+                statement=f"the published recipe's crossing of robust accuracy 1/2, in grid steps of ε from the step holding "
                 f"the other budget's crossing ({where})",
-                "in [0, 1]: the threshold depends on d, m and R, not on the training recipe",
-                "[derived]",
-                Band(0.0, 1.0),
-                "the grid step",
-                estimate,
-                why if estimate is not None else "",
+                prediction="in [0, 1]: the threshold depends on d, m and R, not on the training recipe",
+                source="[derived]",
+                band=Band(0.0, 1.0),
+                tolerance_by="the grid step",
+                estimate=estimate,
+                reason=why if estimate is not None else "",
                 unmeasured=why,
             )
         )
@@ -650,9 +647,9 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         reported(
             NAME,
             "clean-accuracy",
-            "mean clean test accuracy over all models",
-            statistic_estimate(rows["clean_test_acc"], "models"),
-            f"no claim: the paper states none; cells below {MIN_ACCURACY:g} are excluded from the claims",
+            statement="mean clean test accuracy over all models",
+            estimate=statistic_estimate(rows["clean_test_acc"], "models"),
+            why=f"no claim: the paper states none; cells below {MIN_ACCURACY:g} are excluded from the claims",
         )
     )
     return out

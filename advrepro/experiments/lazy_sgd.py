@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, check, claim, reported, trend
+from advrepro.claims import EXPONENT_TOLERANCE, MIN_ACCURACY, Band, check, claim, reported, trend
 from advrepro.config import require_choice, require_positive
 from advrepro.data.mnist import binary_task
 from advrepro.device import resolve_dtype
@@ -246,8 +246,6 @@ def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
 
 
 METRICS = {"grad_norm": ("‖∇ₓf‖", 0.5), "eta": ("η", -1.0), "delta_over_x": ("‖δ‖/‖x‖", -0.5)}
-MIN_ACCURACY = 0.95  # ours: "small test error" (the paper's percentage is [unknown])
-EXPONENT_TOLERANCE = 0.1  # ours: on the log–log slopes
 FIGURES = {(False, "d"): "Fig. 2", (True, "d"): "Fig. 5", (False, "C0"): "Fig. 3", (True, "C0"): "Fig. 6"}
 VARIANT_TEXT = {False: "raw pixels, bias", True: "‖x‖ = 1, no bias"}
 ETA_NOTE = (
@@ -324,20 +322,36 @@ def versus_d_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
         estimate = slope_estimate(means, "d", metric, "runs")
         statement = f"log–log slope of {label} versus d ({setting})"
         if metric == "eta":
-            out.append(reported(NAME, f"{fig[-1]}-slope-eta", statement, estimate, ETA_REASON[normalized]))
+            out.append(
+                reported(
+                    NAME,
+                    f"{fig[-1]}-slope-eta",
+                    statement=statement,
+                    estimate=estimate,
+                    why=ETA_REASON[normalized],
+                )
+            )
         elif metric == "grad_norm" and normalized:
-            out.append(reported(NAME, f"{fig[-1]}-slope-grad_norm", statement, estimate, GRAD_RATE_REASON))
+            out.append(
+                reported(
+                    NAME,
+                    f"{fig[-1]}-slope-grad_norm",
+                    statement=statement,
+                    estimate=estimate,
+                    why=GRAD_RATE_REASON,
+                )
+            )
         else:
             out.append(
                 claim(
                     NAME,
                     f"{fig[-1]}-slope-{metric}",
-                    statement,
-                    f"{exponent:+g} (∝ d^{exponent:+g})",
-                    "[paper]",
-                    band(exponent),
-                    tolerance,
-                    estimate,
+                    statement=statement,
+                    prediction=f"{exponent:+g} (∝ d^{exponent:+g})",
+                    source="[paper]",
+                    band=band(exponent),
+                    tolerance_by=tolerance,
+                    estimate=estimate,
                     unmeasured="fewer than two d values with trained models",
                 )
             )
@@ -351,13 +365,13 @@ def versus_d_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
                 claim(
                     NAME,
                     f"{fig[-1]}-grad-offset-{end}",
-                    f"{'smallest' if end == 'low' else 'largest'} over d of the mean offset "
+                    statement=f"{'smallest' if end == 'low' else 'largest'} over d of the mean offset "
                     f"c = ‖∇f‖² − (d − 1)/2 − f² ({setting})",
-                    f"0 ≤ c ≤ C0² = {c0**2:g}: the finite-d law ‖∇f‖² = (d − 1)/2 + f² + c",
-                    "[derived: docs §2]",
-                    edge,
-                    "the derivation's bound",
-                    across_estimate(means, "d", "grad_offset", "runs", statistic),
+                    prediction=f"0 ≤ c ≤ C0² = {c0**2:g}: the finite-d law ‖∇f‖² = (d − 1)/2 + f² + c",
+                    source="[derived: docs §2]",
+                    band=edge,
+                    tolerance_by="the derivation's bound",
+                    estimate=across_estimate(means, "d", "grad_offset", "runs", statistic),
                     unmeasured="no d value with trained models",
                 )
             )
@@ -406,12 +420,12 @@ def versus_c0_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             f"{fig[-1]}-C0-{metric}",
-            f"log–log slope of {label} versus C0 ({setting})",
-            "> 0: grows with C0",
-            "[paper]",
-            *trend(+1),
-            slope_estimate(means, "C0", metric, "runs"),
-            reason,
+            statement=f"log–log slope of {label} versus C0 ({setting})",
+            prediction="> 0: grows with C0",
+            source="[paper]",
+            **trend(+1),
+            estimate=slope_estimate(means, "C0", metric, "runs"),
+            reason=reason,
             unmeasured="fewer than two C0 values with trained, distinct models that left the ball",
         )
         for metric, (label, _) in METRICS.items()
@@ -431,12 +445,12 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
             check(
                 NAME,
                 f"{fig[-1]}-accuracy",
-                f"mean clean test accuracy ({setting})",
-                "small test error ('less than …%' [unknown])",
-                "[paper]",
-                Band(MIN_ACCURACY, 1.0),
-                "ours",
-                statistic_estimate(table["test_acc"], "models"),
+                statement=f"mean clean test accuracy ({setting})",
+                prediction="small test error ('less than …%' [unknown])",
+                source="[paper]",
+                band=Band(MIN_ACCURACY, 1.0),
+                tolerance_by="ours",
+                estimate=statistic_estimate(table["test_acc"], "models"),
             )
         )
         stop = frame["stop"].iloc[0]
@@ -444,13 +458,13 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
             check(
                 NAME,
                 f"{fig[-1]}-overshoot",
-                f"largest overshoot of the lazy ball, ‖Δθ‖₂,∞/(C0/√m) − 1, over the models that left it "
+                statement=f"largest overshoot of the lazy ball, ‖Δθ‖₂,∞/(C0/√m) − 1, over the models that left it "
                 f"({setting}, stop={stop}, keep={frame['keep'].iloc[0]})",
-                "inside the lazy regime (Def. 2.1)",
-                "[paper]",
-                Band(-np.inf, 0.01),
-                "ours: one SGD step",
-                statistic_estimate(table.loc[table["left_ball"], "overshoot"], "models", np.max),
+                prediction="inside the lazy regime (Def. 2.1)",
+                source="[paper]",
+                band=Band(-np.inf, 0.01),
+                tolerance_by="ours: one SGD step",
+                estimate=statistic_estimate(table.loc[table["left_ball"], "overshoot"], "models", np.max),
                 unmeasured="no model left the ball",
             )
         )
@@ -462,14 +476,14 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
             claim(
                 NAME,
                 f"{fig[-1]}-flip-rate",
-                f"fraction of correctly classified test points one gradient step of ‖δ‖ ≤ {FLIP_CAP:g}·‖x‖/√d "
+                statement=f"fraction of correctly classified test points one gradient step of ‖δ‖ ≤ {FLIP_CAP:g}·‖x‖/√d "
                 f"flips (the search's cap: ‖δ‖ ≤ {frame['delta_max'].iloc[0]:g}; {setting})",
-                "every point (a single step flips)",
-                "[paper]",
-                Band(0.99, 1.0),
-                f"ours: the cap {FLIP_CAP:g}·‖x‖/√d, stated before measuring",
-                statistic_estimate(rate, "models"),
-                f"‖δ‖·√d/‖x‖ of the flipping step: median {level.median():.2f}, 90th percentile "
+                prediction="every point (a single step flips)",
+                source="[paper]",
+                band=Band(0.99, 1.0),
+                tolerance_by=f"ours: the cap {FLIP_CAP:g}·‖x‖/√d, stated before measuring",
+                estimate=statistic_estimate(rate, "models"),
+                reason=f"‖δ‖·√d/‖x‖ of the flipping step: median {level.median():.2f}, 90th percentile "
                 f"{level.quantile(0.9):.2f} (d ≤ {frame['d'].max()}, width ≤ {frame['width'].max()}); the paper's "
                 "‖x‖/√d is a rate without a constant, so a shortfall is a finding about the constant at this "
                 "scale; scale=paper (widths to 10⁴) shows whether it shrinks with width",
@@ -480,9 +494,9 @@ def training_claims(frames: dict[tuple[bool, str], pd.DataFrame], rows: pd.DataF
         reported(
             NAME,
             "left-ball",
-            "fraction of all models whose training ended by leaving the ball",
-            statistic_estimate(left, "models"),
-            "no claim: the rest converged inside the ball before max_epochs (reduced at this scale)",
+            statement="fraction of all models whose training ended by leaving the ball",
+            estimate=statistic_estimate(left, "models"),
+            why="no claim: the rest converged inside the ball before max_epochs (reduced at this scale)",
         )
     )
     return out

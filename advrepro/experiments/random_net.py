@@ -200,9 +200,9 @@ def flip_claims(networks: pd.DataFrame, eta_max: float) -> list[dict]:
                 reported(
                     NAME,
                     f"flip-rate-{key}",
-                    statement,
-                    flipped,
-                    "no claim: with variance 1/fan-in each ReLU layer halves the signal, so |η| grows like "
+                    statement=statement,
+                    estimate=flipped,
+                    why="no claim: with variance 1/fan-in each ReLU layer halves the signal, so |η| grows like "
                     "2^((L−1)/2) and a fixed |η| cap is not scale-free; the claim is made at He gain (2) [inferred]",
                 )
             )
@@ -211,12 +211,12 @@ def flip_claims(networks: pd.DataFrame, eta_max: float) -> list[dict]:
                 claim(
                     NAME,
                     f"flip-rate-{key}",
-                    statement,
-                    "≈ 1 almost always",
-                    "[paper]",
-                    Band(0.99, 1.0),
-                    "ours",
-                    flipped,
+                    statement=statement,
+                    prediction="≈ 1 almost always",
+                    source="[paper]",
+                    band=Band(0.99, 1.0),
+                    tolerance_by="ours",
+                    estimate=flipped,
                 )
             )
         if depth == 1:
@@ -224,12 +224,12 @@ def flip_claims(networks: pd.DataFrame, eta_max: float) -> list[dict]:
                 claim(
                     NAME,
                     f"eta-{key}",
-                    f"median |η| of the flipping step, averaged over networks ({label})",
-                    "|η| ≈ 1",
-                    "[paper]",
-                    Band(0.5, 2.0),
-                    "ours",
-                    statistic_estimate(group["eta"], "networks"),
+                    statement=f"median |η| of the flipping step, averaged over networks ({label})",
+                    prediction="|η| ≈ 1",
+                    source="[paper]",
+                    band=Band(0.5, 2.0),
+                    tolerance_by="ours",
+                    estimate=statistic_estimate(group["eta"], "networks"),
                 )
             )
         if depth > 1 and gain < 2 and activation == "relu":
@@ -238,13 +238,13 @@ def flip_claims(networks: pd.DataFrame, eta_max: float) -> list[dict]:
             claim(
                 NAME,
                 f"delta-{key}",
-                f"median ‖δ‖·√d/‖x‖ of the flipping step, averaged over networks ({label})",
-                "‖δ‖ ≈ ‖x‖/√d (ratio ≈ 1)",
-                "[paper]",
-                Band(0.5, 2.0),
-                "ours",
-                statistic_estimate(group["delta"], "networks"),
-                RELU_GAIN_NOTE if depth > 1 and activation == "relu" else "",
+                statement=f"median ‖δ‖·√d/‖x‖ of the flipping step, averaged over networks ({label})",
+                prediction="‖δ‖ ≈ ‖x‖/√d (ratio ≈ 1)",
+                source="[paper]",
+                band=Band(0.5, 2.0),
+                tolerance_by="ours",
+                estimate=statistic_estimate(group["delta"], "networks"),
+                reason=RELU_GAIN_NOTE if depth > 1 and activation == "relu" else "",
             )
         )
     return out
@@ -262,12 +262,12 @@ def limit_claims(networks: pd.DataFrame) -> list[dict]:
                 claim(
                     NAME,
                     f"limit-{column}-{activation}",
-                    f"mean {column} at d={d}, width={k} ({activation}, depth 1) against its Gaussian limit",
-                    f"{value:.4f}",
-                    "[derived: closed form]",
-                    Band(value * (1 - LIMIT_TOLERANCE), value * (1 + LIMIT_TOLERANCE)),
-                    f"ours: ±{LIMIT_TOLERANCE:.0%}, the O(1/k + 1/d) terms",
-                    statistic_estimate(largest[column], "networks"),
+                    statement=f"mean {column} at d={d}, width={k} ({activation}, depth 1) against its Gaussian limit",
+                    prediction=f"{value:.4f}",
+                    source="[derived: closed form]",
+                    band=Band(value * (1 - LIMIT_TOLERANCE), value * (1 + LIMIT_TOLERANCE)),
+                    tolerance_by=f"ours: ±{LIMIT_TOLERANCE:.0%}, the O(1/k + 1/d) terms",
+                    estimate=statistic_estimate(largest[column], "networks"),
                 )
             )
     return out

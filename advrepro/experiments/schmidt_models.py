@@ -270,11 +270,11 @@ def slope_of_needed(table: pd.DataFrame, axis: str, units: str) -> Estimate | No
     table = table[np.isfinite(table["n_needed"])].sort_values(axis)
     if len(table) < 2:
         return None
-    low, high = percentile_interval(
-        loglog_slope(table[axis].to_numpy(), np.stack(table["draws"].to_numpy(), 1))
-    )
-    return Estimate(
-        loglog_slope(table[axis].to_numpy(), table["n_needed"].to_numpy()), low, high, units, len(table)
+    return Estimate.from_draws(
+        loglog_slope(table[axis].to_numpy(), table["n_needed"].to_numpy()),
+        loglog_slope(table[axis].to_numpy(), np.stack(table["draws"].to_numpy(), 1)),
+        units,
+        len(table),
     )
 
 
@@ -287,9 +287,9 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
     xs, worst = [], None
     if not first.empty:
         xs, groups = groups_of(first, "d", "standard_error")
-        worst = Estimate(
+        worst = Estimate.from_draws(
             float(max(g.mean() for g in groups)),
-            *percentile_interval(resampled_means(groups).max(1)),
+            resampled_means(groups).max(1),
             f"{min(len(g) for g in groups)} training sets per d",
             sum(len(g) for g in groups),
         )
@@ -297,13 +297,13 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "gaussian-standard-one-sample",
-            f"largest standard error at n = 1 over d ∈ {{{', '.join(f'{d:g}' for d in xs)}}} (Gaussian model, "
+            statement=f"largest standard error at n = 1 over d ∈ {{{', '.join(f'{d:g}' for d in xs)}}} (Gaussian model, "
             f"σ = {part['sigma'].iloc[0] / part['d'].iloc[0] ** 0.25:.3g}·d^(1/4))",
-            "≤ 1% from one sample",
-            "[paper]",
-            Band(0.0, TARGET),
-            "the paper's 1%",
-            worst,
+            prediction="≤ 1% from one sample",
+            source="[paper]",
+            band=Band(0.0, TARGET),
+            tolerance_by="the paper's 1%",
+            estimate=worst,
             unmeasured="no cell computes n = 1, the one-sample error",
         )
     ]
@@ -319,13 +319,13 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"gaussian-d-exponent-eps{eps:g}",
-                f"log–log slope of the n needed for ≤ 1% robust error versus d between d = {between} (ε = {eps:g})",
-                f"{predicted:+.3f}: the model's finite-d slope (n* = {model[0]:.3g} → {model[-1]:.3g}); "
+                statement=f"log–log slope of the n needed for ≤ 1% robust error versus d between d = {between} (ε = {eps:g})",
+                prediction=f"{predicted:+.3f}: the model's finite-d slope (n* = {model[0]:.3g} → {model[-1]:.3g}); "
                 "½ only as d → ∞",
-                "[derived: docs §5, the closed form with the coordinate sums at their means]",
-                Band.around(predicted, MIN_EFFECT),
-                f"ours: ±{MIN_EFFECT:g}, n read off the cells' n grid",
-                slope_of_needed(group, "d", units),
+                source="[derived: docs §5, the closed form with the coordinate sums at their means]",
+                band=Band.around(predicted, MIN_EFFECT),
+                tolerance_by=f"ours: ±{MIN_EFFECT:g}, n read off the cells' n grid",
+                estimate=slope_of_needed(group, "d", units),
                 unmeasured="fewer than two d values reach 1% robust error within n_max",
             )
         )
@@ -335,10 +335,10 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
             reported(
                 NAME,
                 "gaussian-d-exponent-asymptotic",
-                f"log–log slope of the n needed versus d between d = {between} at the largest ε = "
+                statement=f"log–log slope of the n needed versus d between d = {between} at the largest ε = "
                 f"{table['eps'].max():g}, against the paper's n = Θ̃(ε²√d)",
-                slope_of_needed(widest, "d", units),
-                "no claim at this d: the paper's +½ is asymptotic (the needed n is a handful of samples at ε = 0.1); "
+                estimate=slope_of_needed(widest, "d", units),
+                why="no claim at this d: the paper's +½ is asymptotic (the needed n is a handful of samples at ε = 0.1); "
                 "the d-exponent rows test the model's own finite-d slope",
             )
         )
@@ -353,12 +353,12 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "gaussian-eps-exponent",
-            f"log–log slope of the n needed for ≤ 1% robust error versus ε{where}",
-            f"{predicted:+.3f}: the model's finite-d slope; 2 only as d → ∞",
-            "[derived: docs §5, the closed form with the coordinate sums at their means]",
-            Band.around(predicted, 2 * MIN_EFFECT),
-            f"ours: ±{2 * MIN_EFFECT:g} (twice the d-exponent's: ε-exponents are about four times larger)",
-            slope_of_needed(top, "eps", units),
+            statement=f"log–log slope of the n needed for ≤ 1% robust error versus ε{where}",
+            prediction=f"{predicted:+.3f}: the model's finite-d slope; 2 only as d → ∞",
+            source="[derived: docs §5, the closed form with the coordinate sums at their means]",
+            band=Band.around(predicted, 2 * MIN_EFFECT),
+            tolerance_by=f"ours: ±{2 * MIN_EFFECT:g} (twice the d-exponent's: ε-exponents are about four times larger)",
+            estimate=slope_of_needed(top, "eps", units),
             unmeasured="fewer than two ε values reach 1% robust error within n_max",
         )
     )
@@ -366,9 +366,9 @@ def gaussian_claims(rows: pd.DataFrame) -> list[dict]:
         reported(
             NAME,
             "gaussian-eps-exponent-asymptotic",
-            f"log–log slope of the n needed versus ε{where}, against the paper's n = Θ̃(ε²√d)",
-            slope_of_needed(top, "eps", units),
-            "no claim at this d: the paper's 2 is asymptotic; the eps-exponent row tests the model's finite-d slope",
+            statement=f"log–log slope of the n needed versus ε{where}, against the paper's n = Θ̃(ε²√d)",
+            estimate=slope_of_needed(top, "eps", units),
+            why="no claim at this d: the paper's 2 is asymptotic; the eps-exponent row tests the model's finite-d slope",
         )
     )
     return out
@@ -388,9 +388,9 @@ def bernoulli_claims(rows: pd.DataFrame) -> list[dict]:
             continue
         boot = resampled_means(groups)
         pick = np.max if threshold else np.min
-        estimate = Estimate(
+        estimate = Estimate.from_draws(
             float(pick([g.mean() for g in groups])),
-            *percentile_interval(pick(boot, 1)),
+            pick(boot, 1),
             f"{min(len(g) for g in groups)} training sets per ε",
             sum(len(g) for g in groups),
         )
@@ -399,13 +399,13 @@ def bernoulli_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"bernoulli-{'threshold' if threshold else 'linear'}-one-sample",
-                f"{text} robust error at n = 1 over ε ∈ {{{', '.join(f'{e:g}' for e in xs)}}} with {learner} "
+                statement=f"{text} robust error at n = 1 over ε ∈ {{{', '.join(f'{e:g}' for e in xs)}}} with {learner} "
                 f"(Bernoulli model, d = {frame['d'].iloc[0]:g}, τ = {frame['tau'].iloc[0]:.3g})",
-                prediction,
-                "[paper]",
-                band,
-                "the paper's 1%",
-                estimate,
+                prediction=prediction,
+                source="[paper]",
+                band=band,
+                tolerance_by="the paper's 1%",
+                estimate=estimate,
             )
         )
     return out

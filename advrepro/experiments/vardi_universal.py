@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, check, claim, no_growth, reported
+from advrepro.claims import EXPONENT_TOLERANCE, Band, check, claim, no_growth, reported
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
@@ -258,7 +258,6 @@ def run(cfg: VardiConfig, device: torch.device) -> pd.DataFrame:
     )
 
 
-EXPONENT_TOLERANCE = 0.1  # ours: on the log–log slopes
 PANEL_KEYS = ("n", "d", "width")  # the figure's panels (a), (b), (c)
 # The theorem's universal δ has ‖δ‖ = O(√(d/(c²n))), c the smaller class's share: a flip counts with
 # ‖δ‖ ≤ UNIVERSAL_C·√(d/(c²n)) [ours: the O(·)'s constant taken as 1; 2·√(d/n) for balanced classes].
@@ -288,44 +287,44 @@ N_OUTSIDE_REASON = (
 def slope_claims(panels: dict[str, pd.DataFrame]) -> list[dict]:
     """‖δ‖ = O(√(d/n)) is an upper bound under the separation condition: there ‖δ‖·√n/√d does not grow with n;
     ‖δ‖/√d does not grow with d; the width plays no part. Outside the condition the n-slope is reported."""
-    specs = {  # panel -> (metric, its label, prediction, band, whose tolerance)
+    specs = {  # panel -> (metric, its label, prediction, the band and whose tolerance it is, or None: reported)
         "n, separated": (
             "delta_sqrt_n",
             "‖δ‖·√n/√d",
             "does not grow (‖δ‖ = O(√(d/n)), an upper bound)",
-            *no_growth(),
+            no_growth(),
         ),
-        "d": ("delta_over_sqrt_d", "‖δ‖/√d", "does not grow (‖δ‖/√d = O(1/√n))", *no_growth()),
+        "d": ("delta_over_sqrt_d", "‖δ‖/√d", "does not grow (‖δ‖/√d = O(1/√n))", no_growth()),
         "width": (
             "delta_over_sqrt_d",
             "‖δ‖/√d",
             "independent of the width",
-            Band.around(0.0, EXPONENT_TOLERANCE),
-            f"ours: ±{EXPONENT_TOLERANCE:g}",
+            {"band": Band.around(0.0, EXPONENT_TOLERANCE), "tolerance_by": f"ours: ±{EXPONENT_TOLERANCE:g}"},
         ),
-        "n": ("delta_over_sqrt_d", "‖δ‖/√d", "", None, ""),
+        "n": ("delta_over_sqrt_d", "‖δ‖/√d", "", None),
     }
     out = []
-    for axis, (metric, label, prediction, band, tolerance) in specs.items():
+    for axis, (metric, label, prediction, tolerance) in specs.items():
         frame, variable = panels[axis], axis.split(",")[0]
         frame = frame.assign(delta_sqrt_n=frame["delta_over_sqrt_d"] * np.sqrt(frame["n"]))
         fixed = ", ".join(f"{k}={frame[k].iloc[0]}" for k in PANEL_KEYS if k != variable and len(frame))
         where = " in cells satisfying the separation condition" if "separated" in axis else ""
         statement = f"log–log slope of {label} versus {variable}{where} ({fixed})"
         estimate = slope_estimate(frame, variable, metric, "runs")
-        if band is None:
-            out.append(reported(NAME, f"slope-{axis}", statement, estimate, N_OUTSIDE_REASON))
+        if tolerance is None:
+            out.append(
+                reported(NAME, f"slope-{axis}", statement=statement, estimate=estimate, why=N_OUTSIDE_REASON)
+            )
             continue
         out.append(
             claim(
                 NAME,
                 f"slope-{axis.replace(', ', '-')}",
-                statement,
-                prediction,
-                "[paper]",
-                band,
-                tolerance,
-                estimate,
+                statement=statement,
+                prediction=prediction,
+                source="[paper]",
+                **tolerance,
+                estimate=estimate,
                 unmeasured=f"fewer than two values of {variable}{where}",
             )
         )
@@ -340,12 +339,12 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         check(
             NAME,
             "converged",
-            "fraction of runs whose training reached the loss target",
-            f"L ≤ {summary['loss_target'].min():g}",
-            "[paper]",
-            Band(0.99, 1.0),
-            "ours",
-            statistic_estimate(rows["converged"], "runs"),
+            statement="fraction of runs whose training reached the loss target",
+            prediction=f"L ≤ {summary['loss_target'].min():g}",
+            source="[paper]",
+            band=Band(0.99, 1.0),
+            tolerance_by="ours",
+            estimate=statistic_estimate(rows["converged"], "runs"),
         )
     ]
     one_class = rows["class_share"] == 0  # outside the theorem's premise (both classes a constant fraction)
@@ -366,13 +365,13 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "universal-satisfying",
-            statement.format("satisfying"),
-            "every run (Theorem: every KKT point)",
-            "[paper]",
-            Band(0.99, 1.0),
-            "ours",
-            statistic_estimate(within[inside], "runs"),
-            left_out(inside),
+            statement=statement.format("satisfying"),
+            prediction="every run (Theorem: every KKT point)",
+            source="[paper]",
+            band=Band(0.99, 1.0),
+            tolerance_by="ours",
+            estimate=statistic_estimate(within[inside], "runs"),
+            reason=left_out(inside),
             unmeasured="no cell satisfying the separation condition",
         )
     )
@@ -380,9 +379,9 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         reported(
             NAME,
             "universal-outside",
-            statement.format("outside"),
-            statistic_estimate(within[~inside], "runs"),
-            "no claim: the theorem says nothing outside its separation condition; shown beside the cells inside it"
+            statement=statement.format("outside"),
+            estimate=statistic_estimate(within[~inside], "runs"),
+            why="no claim: the theorem says nothing outside its separation condition; shown beside the cells inside it"
             + (f"; {left_out(~inside)}" if one_class[~inside].any() else ""),
         )
     )
@@ -392,9 +391,9 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
         reported(
             NAME,
             "separation-cells",
-            "fraction of cells satisfying the separation condition n ≤ (d+1)/(3(max|⟨x_i,x_j⟩|+1))",
-            statistic_estimate(ok, "cells"),
-            "no claim: a property of the sampled data, shown so each claim's scope is visible",
+            statement="fraction of cells satisfying the separation condition n ≤ (d+1)/(3(max|⟨x_i,x_j⟩|+1))",
+            estimate=statistic_estimate(ok, "cells"),
+            why="no claim: a property of the sampled data, shown so each claim's scope is visible",
         )
     )
     return out

@@ -155,27 +155,27 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
                     claim(
                         NAME,
                         f"{dataset}-{split}-train",
-                        f"smallest ℓ∞ distance between differently labelled points, {split}–train ({setting})"
+                        statement=f"smallest ℓ∞ distance between differently labelled points, {split}–train ({setting})"
                         + (f", the {drop} smallest dropped" if drop and split == "train" else ""),
-                        f"{value:g}",
-                        "[paper]",
-                        Band.around(value, 1 / 255),
-                        "ours: one grey level, 1/255",
-                        separation(frame, split, drop if split == "train" else 0),
+                        prediction=f"{value:g}",
+                        source="[paper]",
+                        band=Band.around(value, 1 / 255),
+                        tolerance_by="ours: one grey level, 1/255",
+                        estimate=separation(frame, split, drop if split == "train" else 0),
                     )
                 )
             half = separation(frame, "train", drop)
-            half = Estimate(half.value / 2, half.low / 2, half.high / 2, half.units, half.n)
+            half = half.scaled(0.5)
             out.append(
                 claim(
                     NAME,
                     f"{dataset}-radius",
-                    f"half the train–train separation against the usual ε ({setting})",
-                    f"> ε = {eps:g}: an accurate robust classifier exists",
-                    "[paper]",
-                    Band(eps, np.inf),
-                    "the paper's inequality",
-                    half,
+                    statement=f"half the train–train separation against the usual ε ({setting})",
+                    prediction=f"> ε = {eps:g}: an accurate robust classifier exists",
+                    source="[paper]",
+                    band=Band(eps, np.inf),
+                    tolerance_by="the paper's inequality",
+                    estimate=half,
                 )
             )
         else:
@@ -192,9 +192,9 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
                         NAME,
                         f"{dataset}-{classes.replace(',', '')}-{norm}{'-unit' if normalize else ''}"
                         f"-{split}-train",
-                        f"smallest distance between differently labelled points, {split}–train ({setting})",
-                        est,
-                        why,
+                        statement=f"smallest distance between differently labelled points, {split}–train ({setting})",
+                        estimate=est,
+                        why=why,
                     )
                 )
     return out

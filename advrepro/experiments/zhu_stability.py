@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from advrepro.claims import MIN_EFFECT, Band, check, claim, reported, trend
+from advrepro.claims import MIN_ACCURACY, MIN_EFFECT, Band, check, claim, reported, trend
 from advrepro.config import CommonConfig, require_choice, require_positive
 from advrepro.data.mnist import binary_task, require_square
 from advrepro.device import resolve_dtype
@@ -29,7 +29,6 @@ from advrepro.seeding import generator
 from advrepro.stats import (
     Estimate,
     describe_units,
-    percentile_interval,
     resampled_means,
     slope_estimate,
     statistic_estimate,
@@ -165,7 +164,6 @@ COLUMNS = {
     "kappa": "lazy ratio κ = Σ_l ‖X_l − X_l(0)‖_F / Σ_l ‖X_l(0)‖_F (0 at initialisation)",
     "trained": "regime is trained and test accuracy ≥ 0.95: the only trained rows the claims use",
 }
-MIN_ACCURACY = 0.95  # ours: a trained network below this test accuracy is not trained and supports no claim
 
 
 def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
@@ -226,9 +224,9 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
     )
     cells = [g["ratio"].to_numpy() for _, g in he.groupby(["width", "depth"])]
     per_cell = he.groupby(["width", "depth"])["ratio"].mean()
-    value = Estimate(
+    value = Estimate.from_draws(
         float(np.mean([c.mean() for c in cells])),
-        *percentile_interval(resampled_means(cells).mean(1)),
+        resampled_means(cells).mean(1),
         describe_units(cells, "networks", "cell")[0],
         len(he),
     )
@@ -236,13 +234,14 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "value-he-init",
-            "mean over (width, depth) cells of P/ε ÷ √2·E|u₁| (he, init)",
-            "1: P/ε = √2·E|u₁| at every width and depth",
-            "[derived: docs §7]",
-            Band.around(1.0, VALUE_TOLERANCE),
-            f"ours: ±{VALUE_TOLERANCE:.0%}",
-            value,
-            "per cell (width, depth): " + ", ".join(f"({w}, {L}): {r:.3f}" for (w, L), r in per_cell.items()),
+            statement="mean over (width, depth) cells of P/ε ÷ √2·E|u₁| (he, init)",
+            prediction="1: P/ε = √2·E|u₁| at every width and depth",
+            source="[derived: docs §7]",
+            band=Band.around(1.0, VALUE_TOLERANCE),
+            tolerance_by=f"ours: ±{VALUE_TOLERANCE:.0%}",
+            estimate=value,
+            reason="per cell (width, depth): "
+            + ", ".join(f"({w}, {L}): {r:.3f}" for (w, L), r in per_cell.items()),
         )
     ]
     keys = ["depth", "width", "network"]
@@ -258,12 +257,12 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
             check(
                 NAME,
                 "rescaling-init",
-                "largest relative deviation of LeCun's and NTK's P/ε from He's rescaled, network by network (init)",
-                "0: LeCun = He·2^(−L/2), NTK = He·√(p/2) with the same draws",
-                "[derived: ReLU homogeneity]",
-                Band(0.0, RESCALING_TOLERANCE),
-                "ours: float32 rounding",
-                statistic_estimate(deviation, "networks", np.max),
+                statement="largest relative deviation of LeCun's and NTK's P/ε from He's rescaled, network by network (init)",
+                prediction="0: LeCun = He·2^(−L/2), NTK = He·√(p/2) with the same draws",
+                source="[derived: ReLU homogeneity]",
+                band=Band(0.0, RESCALING_TOLERANCE),
+                tolerance_by="ours: float32 rounding",
+                estimate=statistic_estimate(deviation, "networks", np.max),
             )
         )
     middle = sorted(he["depth"].unique())[len(he["depth"].unique()) // 2]
@@ -272,12 +271,12 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
         claim(
             NAME,
             "width-init",
-            f"slope of log P/ε against log width (he, init, depth {middle}; LeCun and NTK are its rescalings)",
-            "0: no width trend at initialisation",
-            "[derived: docs §7]",
-            Band.around(0.0, MIN_EFFECT),
-            f"ours: ±{MIN_EFFECT:g}, the minimum effect",
-            slope_estimate(per_network, "width", "p_over_eps", "networks"),
+            statement=f"slope of log P/ε against log width (he, init, depth {middle}; LeCun and NTK are its rescalings)",
+            prediction="0: no width trend at initialisation",
+            source="[derived: docs §7]",
+            band=Band.around(0.0, MIN_EFFECT),
+            tolerance_by=f"ours: ±{MIN_EFFECT:g}, the minimum effect",
+            estimate=slope_estimate(per_network, "width", "p_over_eps", "networks"),
             unmeasured="fewer than two widths",
         )
     )
@@ -291,12 +290,12 @@ def init_claims(rows: pd.DataFrame) -> list[dict]:
             claim(
                 NAME,
                 f"depth-{init}-init",
-                f"slope of log P/ε against depth ({init}, init, width {widest['width'].max()})",
-                text,
-                "[derived: docs §7]",
-                Band.around(slope, MIN_EFFECT),
-                f"ours: ±{MIN_EFFECT:g}, the minimum effect",
-                slope_estimate(per_network, "depth", "p_over_eps", "networks", log_x=False),
+                statement=f"slope of log P/ε against depth ({init}, init, width {widest['width'].max()})",
+                prediction=text,
+                source="[derived: docs §7]",
+                band=Band.around(slope, MIN_EFFECT),
+                tolerance_by=f"ours: ±{MIN_EFFECT:g}, the minimum effect",
+                estimate=slope_estimate(per_network, "depth", "p_over_eps", "networks", log_x=False),
                 unmeasured="fewer than two depths",
             )
         )
@@ -353,12 +352,12 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
     return claim(
         NAME,
         f"{axis}-{init}-{regime}",
-        f"slope of log P/ε against {'log width' if axis == 'width' else 'depth'} ({init}, {regime}, {where})",
-        prediction,
-        "[paper]",
-        *trend(-1 if band == "down" else 1),
-        estimate,
-        "; ".join(notes),
+        statement=f"slope of log P/ε against {'log width' if axis == 'width' else 'depth'} ({init}, {regime}, {where})",
+        prediction=prediction,
+        source="[paper]",
+        **trend(-1 if band == "down" else 1),
+        estimate=estimate,
+        reason="; ".join(notes),
         unmeasured=f"fewer than two {axis} values with usable networks",
     )
 
@@ -381,10 +380,10 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
                 reported(
                     NAME,
                     f"kappa-{init}",
-                    f"median lazy ratio κ of the trained {init} networks (all widths and depths); "
+                    statement=f"median lazy ratio κ of the trained {init} networks (all widths and depths); "
                     f"{int(own['trained'].sum())} of {len(own)} reach test accuracy {MIN_ACCURACY:g}",
-                    statistic_estimate(own["kappa"], "networks", np.median),
-                    "no claim: the paper gives κ for its non-lazy experiment only; small is β = m^(−c), the "
+                    estimate=statistic_estimate(own["kappa"], "networks", np.median),
+                    why="no claim: the paper gives κ for its non-lazy experiment only; small is β = m^(−c), the "
                     "non-lazy setting, lecun/he/ntk the lazy ones",
                 )
             )
@@ -394,9 +393,9 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
             reported(
                 NAME,
                 "p-over-eps-small",
-                "median P/ε of the trained non-lazy networks (init=small, β = m^(−c), two layers)",
-                statistic_estimate(small["p_over_eps"], "networks", np.median),
-                "no claim: the paper's non-lazy bound P ≤ Õ(n/m^(c+1.5)) has unknown constants; compare with the lazy "
+                statement="median P/ε of the trained non-lazy networks (init=small, β = m^(−c), two layers)",
+                estimate=statistic_estimate(small["p_over_eps"], "networks", np.median),
+                why="no claim: the paper's non-lazy bound P ≤ Õ(n/m^(c+1.5)) has unknown constants; compare with the lazy "
                 "inits' P/ε in the figure",
             )
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advrepro.claims import MIN_ACCURACY
 from advrepro.experiments.cluster_robustness import (
     ATTACKS,
     NAME,
@@ -146,7 +147,7 @@ def plot_panels(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> 
         "a small initialisation, on k orthogonal clusters (Min & Vidal 2024, after prelu_f_dist.py). (a) ℓ∞ distance "
         "on the unit sphere to the ideal classifier, per noise level α; (b)–(d) the dominant neurons; (e) robust "
         "accuracy when every attack is tried (solid) and under the published PGD from δ = 0 alone (dashed); mean of "
-        "the runs, min–max shaded. Untrained runs (test accuracy below 0.99) are left out of (a)."
+        f"the runs, min–max shaded. Untrained runs (test accuracy below {MIN_ACCURACY:g}) are left out of (a)."
     )
     return save(fig, f"{NAME}_panels", figure_dir, caption(summary, what))
 

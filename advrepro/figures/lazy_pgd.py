@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
+from advrepro.claims import MIN_ACCURACY
 from advrepro.experiments.lazy_pgd import (
-    MIN_ACCURACY,
     NAME,
     PANELS,
     Panel,

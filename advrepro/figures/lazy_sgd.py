@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from advrepro.claims import MIN_ACCURACY
 from advrepro.experiments.lazy_sgd import (
     FIGURES,
     METRICS,
-    MIN_ACCURACY,
     NAME,
     c0_evidence,
     evidence_rows,

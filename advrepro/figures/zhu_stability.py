@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.zhu_stability import MIN_ACCURACY, NAME, usable
+from advrepro.claims import MIN_ACCURACY
+from advrepro.experiments.zhu_stability import NAME, usable
 from advrepro.figures import inferred_note, panels, save, settings
 
 SETTINGS = ["p", "networks", "n_inputs", "lr", "batch_size", "epochs", "train_subset", "alpha", "seed"]
