@@ -216,7 +216,7 @@ def config(
     """Print the resolved config, each value with its provenance tag, and the cells the scale would run."""
     from advrepro.config import compose, parse_overrides, provenance_tags, to_plain
     from advrepro.experiments import get
-    from advrepro.sweep import estimate_seconds, plan
+    from advrepro.sweep import cost_message, plan
 
     with user_errors():
         exp = get(experiment)
@@ -232,15 +232,11 @@ def config(
             typer.echo(f"{key + ':':<14} {value!s:<10} # [{tag}] {note}")
         request = plan(exp, overrides or [], multirun=True)
         cells = request.cells
-        estimate = estimate_seconds(exp, cells, plain["results_dir"])
-        cost = (
-            ""
-            if estimate is None
-            else f", roughly {estimate[0] / 60:.0f} min on the device of the "
-            f"{estimate[1]} cells measured in {plain['results_dir']} (a cost model, not a promise)"
-        )
+        cost = cost_message(exp, cells, plain["results_dir"])
         which = f"the preset grids of scale={request.scale}" if request.preset else "the keys given"
-        typer.echo(f"# this command runs {len(cells)} cells ({which}){cost}; scale={request.scale}'s grids:")
+        typer.echo(
+            f"# this command runs {len(cells)} cells ({which}), {cost}; scale={request.scale}'s grids:"
+        )
         for grid in plain["grids"][plain["scale"]]:
             typer.echo("  - " + ", ".join(f"{k}: {v}" for k, v in grid.items()))
 

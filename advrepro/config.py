@@ -118,15 +118,22 @@ def parse_overrides(overrides: Iterable[str], multirun: bool) -> ParsedOverrides
     return out
 
 
+def override_value(value: Any) -> str:
+    """A scalar in Hydra's override grammar: `key=` values and the members of `+batch=[{…}]` alike."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str) and any(c in value for c in ",[]{}()=': "):
+        return f"'{value}'"  # quoted: a comma would otherwise make it a sweep, a colon a dict entry
+    return str(value)
+
+
 def override_string(key: str, value: Any) -> str:
     """`key=value` in Hydra's override grammar for the scalar values grids hold."""
-    if isinstance(value, bool):
-        return f"{key}={'true' if value else 'false'}"
-    if isinstance(value, float):
-        return f"{key}={value!r}"
-    if isinstance(value, str) and any(c in value for c in ",[]{}()=' "):
-        return f"{key}='{value}'"  # quoted: a comma would otherwise make it a sweep
-    return f"{key}={value}"
+    return f"{key}={override_value(value)}"
 
 
 def provenance_tags(experiment: str) -> dict[str, tuple[str, str]]:

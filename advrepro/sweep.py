@@ -40,6 +40,7 @@ from advrepro.config import (
     identity,
     merge_values,
     override_string,
+    override_value,
     parse_overrides,
     to_plain,
     without_grids,
@@ -238,23 +239,14 @@ def execute_job(cfg: DictConfig | dict[str, Any], force: bool = False) -> list[s
     return execute_cells([{**plain, **member} for member in members], force)
 
 
-def grammar(value: Any) -> str:
-    """A scalar in Hydra's override grammar, for the values inside `+batch=[{…}]`."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f"'{value}'"
-    return repr(value)
-
-
 def job_overrides(experiment: Experiment, group: list[Cell]) -> list[str]:
     """A launcher job for a batch group: the first cell's overrides, and `+batch` listing each member's batch keys."""
     if len(group) == 1:
         return group[0].overrides
     members = [
-        "{" + ",".join(f"{k}:{grammar(c.plain[k])}" for k in experiment.batch_keys if k in c.plain) + "}"
+        "{"
+        + ",".join(f"{k}:{override_value(c.plain[k])}" for k in experiment.batch_keys if k in c.plain)
+        + "}"
         for c in group
     ]
     return [*group[0].overrides, f"+batch=[{','.join(members)}]"]
@@ -382,13 +374,7 @@ def describe_plan(request: Plan) -> str:
     }
     missing = [c for c in request.cells if status[c.digest] != "complete"]
     counts = {word: sum(v == word for v in status.values()) for word in ("complete", "missing", "corrupted")}
-    estimate = estimate_seconds(experiment, missing, request.results_dir)
-    if not missing:
-        cost = "nothing to compute"
-    elif estimate is None:
-        cost = "no measured cells to estimate their cost from"
-    else:
-        cost = f"roughly {estimate[0] / 60:.1f} min on the device of the {estimate[1]} cells measured"
+    cost = cost_message(experiment, missing, request.results_dir) if missing else "nothing to compute"
     groups = batches(experiment, request.cells)
     lines = [
         f"{experiment.name}: {len(request.cells)} cells in {len(groups)} batches "
@@ -412,6 +398,17 @@ def describe_plan(request: Plan) -> str:
 def without_grids_plain(experiment: Experiment) -> dict[str, Any]:
     """The experiment's config with no override, as plain values."""
     return to_plain(without_grids(compose(experiment.name)))
+
+
+def cost_message(experiment: Experiment, cells: list[Cell], results_dir: str | Path) -> str:
+    """The one sentence every command gives for the cost of `cells` (`advrepro config`, `run --dry-run`)."""
+    estimate = estimate_seconds(experiment, cells, results_dir)
+    if estimate is None:
+        return f"no measured cells in {results_dir} to estimate their cost from"
+    return (
+        f"roughly {estimate[0] / 60:.1f} min on the device of the {estimate[1]} cells measured in {results_dir} "
+        "(a cost model, not a promise)"
+    )
 
 
 def estimate_seconds(
