@@ -206,7 +206,7 @@ def test_rows_do_not_depend_on_how_the_radii_are_chunked(monkeypatch):
     data = {
         s: stacked(cfg, n, s, torch.float32, "cpu") for s, n in (("train", cfg.n_train), ("test", cfg.n_test))
     }
-    nets = train(cfg, *data["train"][:2])
+    nets = train(cfg, *data["train"][:2], (cfg.p,) * cfg.runs)
     whole = robust_accuracy(cfg, nets, data)
     monkeypatch.setattr(cluster, "radius_chunk", lambda cfg: 2)
     assert robust_accuracy(cfg, nets, data) == whole  # the same floats, bit for bit
@@ -230,7 +230,7 @@ def test_neuron_rows_rank_by_contribution_and_measure_alignment():
 def test_training_separates_the_clusters_from_a_tiny_initialisation():
     cfg = tiny(epochs=150, p=3)
     x, y, _ = stacked(cfg, cfg.n_train, "train", torch.float32, "cpu")
-    nets = train(cfg, x, y)
+    nets = train(cfg, x, y, (cfg.p,) * cfg.runs)
     assert (y * nets.forward(x) > 0).all()
     assert nets.W.norm(dim=-1).max() > 1e3 * cfg.init_scale
 
@@ -253,3 +253,18 @@ def test_rows_say_which_attack_alone_broke_the_points():
     assert rows[("pairs", 0.72)]["robust_acc"] == 0 and rows[("pairs", 0.72)]["broken_alone"] == 1
     assert rows[("pgd", 0.72)]["robust_acc"] == 1 and rows[("pgd", 0.72)]["broken_alone"] == 0
     assert rows[("all", 0.72)]["robust_acc"] == 0 and rows[("all", 0.0)]["robust_acc"] == 1
+
+
+def test_networks_of_two_powers_in_one_batch_have_the_bits_of_each_alone():
+    g = torch.Generator().manual_seed(3)
+    W, v = torch.randn(4, 7, 6, generator=g), torch.randn(4, 7, generator=g)
+    x, y = torch.randn(4, 5, 6, generator=g), torch.where(torch.rand(4, 5, generator=g) > 0.5, 1.0, -1.0)
+    mixed = PReLUNets(W, v, (1, 3, 1, 3))
+    for p, rows in ((1, [0, 2]), (3, [1, 3])):
+        alone = PReLUNets(W[rows], v[rows], p)
+        assert torch.equal(mixed.forward(x)[rows], alone.forward(x[rows]))
+        assert torch.equal(mixed.input_gradient(x)[1][rows], alone.input_gradient(x[rows])[1])
+        for got, want in zip(
+            mixed.exp_loss_gradients(x, y), alone.exp_loss_gradients(x[rows], y[rows]), strict=True
+        ):
+            assert torch.equal(got[rows], want)

@@ -132,16 +132,17 @@ def exp_loss(nets: PReLUNets, x: Tensor, y: Tensor) -> Tensor:
     return torch.exp(-y * nets.forward(x)).mean(-1)
 
 
-def train(cfg: ClusterConfig, x: Tensor, y: Tensor) -> PReLUNets:
+def train(cfg: ClusterConfig, x: Tensor, y: Tensor, powers: tuple[int, ...]) -> PReLUNets:
     """SGD on the mean exponential loss, every network at once (x: (C·R, n, d), C cells that differ only in their
-    data, R runs each), the gradient in closed form (PReLUNets.exp_loss_gradients); the order reshuffled each epoch
-    (DataLoader shuffle=True) from each run's own stream, the same for every cell."""
+    data or their power p, R runs each, `powers` the p of each network), the gradient in closed form
+    (PReLUNets.exp_loss_gradients); the order reshuffled each epoch (DataLoader shuffle=True) from each run's own
+    stream, the same for every cell."""
     copies = x.shape[0] // cfg.runs
     start = init_nets(cfg, x.dtype, x.device)
-    nets = PReLUNets(start.W.repeat(copies, 1, 1), start.v.repeat(copies, 1), cfg.p)
+    nets = PReLUNets(start.W.repeat(copies, 1, 1), start.v.repeat(copies, 1), powers)
     orders = [generator(cfg.seed, "order", run) for run in range(cfg.runs)]
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
-    for _ in bar(range(cfg.epochs), cfg, desc=f"{NAME} p={cfg.p} k={cfg.k}, {copies} noise levels"):
+    for _ in bar(range(cfg.epochs), cfg, desc=f"{NAME} k={cfg.k}, {copies} cells as one model"):
         order = torch.stack([torch.randperm(cfg.n_train, generator=g) for g in orders]).repeat(copies, 1)
         order = order.to(x.device)
         shuffled_x, shuffled_y = x[rows, order], y[rows, order]
@@ -409,8 +410,8 @@ def measure(cfg: ClusterConfig, nets: PReLUNets, data: dict) -> pd.DataFrame:
 
 
 def run_batch(cfgs: list[ClusterConfig], device: torch.device) -> list[pd.DataFrame]:
-    """Rows of cells that differ only in the noise α: their networks train as one batched model (each cell with its
-    own data), then each cell is measured on its own."""
+    """Rows of cells that differ only in the noise α and the power p: their networks train as one batched model
+    (each cell with its own data and power), then each cell is measured on its own."""
     dtype = resolve_dtype(cfgs[0].dtype)
     data = [
         {
@@ -419,13 +420,13 @@ def run_batch(cfgs: list[ClusterConfig], device: torch.device) -> list[pd.DataFr
         }
         for cfg in cfgs
     ]
+    R = cfgs[0].runs
     with torch.no_grad():
         x = torch.cat([d["train"][0] for d in data])
         y = torch.cat([d["train"][1] for d in data])
-        nets = train(cfgs[0], x, y)
-        R = cfgs[0].runs
+        nets = train(cfgs[0], x, y, tuple(cfg.p for cfg in cfgs for _ in range(R)))
         return [
-            measure(cfg, PReLUNets(nets.W[i * R : (i + 1) * R], nets.v[i * R : (i + 1) * R], cfg.p), cell)
+            measure(cfg, nets.select(slice(i * R, (i + 1) * R)), cell)
             for i, (cfg, cell) in enumerate(zip(cfgs, data, strict=True))
         ]
 
@@ -660,6 +661,6 @@ EXPERIMENT = Experiment(
     figure_module="advrepro.figures.cluster_robustness",
     cost_model=cost_model,
     columns=COLUMNS,
-    batch_keys=("noise",),
+    batch_keys=("noise", "p"),
     run_batch=run_batch,
 )
