@@ -148,8 +148,9 @@ def run(
         typer.Option("--dry-run", help="List the cells, their batches, state and cost; compute nothing."),
     ] = False,
 ):
+    from advrepro.execution import execute
     from advrepro.experiments import EXPERIMENTS, get
-    from advrepro.sweep import describe_plan, execute, plan, split_for_all
+    from advrepro.planning import describe_plan, plan, split_for_all
 
     with user_errors():
         with deferred_interrupts():
@@ -216,7 +217,7 @@ def config(
     """Print the resolved config, each value with its provenance tag, and the cells the scale would run."""
     from advrepro.config import compose, parse_overrides, provenance_tags, to_plain
     from advrepro.experiments import get
-    from advrepro.sweep import cost_message, plan
+    from advrepro.planning import cost_message, plan
 
     with user_errors():
         exp = get(experiment)

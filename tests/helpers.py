@@ -368,7 +368,7 @@ def smoke_plan(
 ):
     """The plan of an experiment's smoke grid into `results`, passing only the keys the experiment has (data_dir and
     download are the MNIST experiments' own)."""
-    from advrepro import sweep
+    from advrepro import planning
     from advrepro.config import compose, to_plain
     from advrepro.experiments import get
 
@@ -377,7 +377,7 @@ def smoke_plan(
     overrides = ["scale=smoke", "progress=false", f"results_dir={results}"] + [
         f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
     ]
-    return sweep.plan(get(experiment), overrides, multirun=True)
+    return planning.plan(get(experiment), overrides, multirun=True)
 
 
 def smoke_cells(
@@ -395,19 +395,19 @@ def smoke_cells(
     subset does)."""
     import torch
 
-    from advrepro import store, sweep
+    from advrepro import execution, planning, store
 
     request = smoke_plan(experiment, results, data_dir, device, chunk_mb)
     groups = (
         [[cell] for cell in request.cells]
         if one_cell_at_a_time
-        else sweep.batches(request.experiment, request.cells)
+        else planning.batches(request.experiment, request.cells)
     )
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
     try:
         for group in groups:
-            sweep.execute_cells([cell.plain for cell in group])
+            execution.execute_cells([cell.plain for cell in group])
     finally:
         torch.set_num_threads(previous)
     return {

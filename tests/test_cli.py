@@ -221,7 +221,7 @@ def test_report_embeds_figures_claims_and_inferred_values(cli, results):
 
 def test_run_all_gives_each_experiment_the_keys_it_has(cli, results):
     from advrepro.experiments import EXPERIMENTS
-    from advrepro.sweep import split_for_all
+    from advrepro.planning import split_for_all
 
     split = split_for_all(
         list(EXPERIMENTS.values()), ["scale=smoke", "data_dir=/x", "activation=tanh", "n=7"]

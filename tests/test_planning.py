@@ -13,7 +13,7 @@ import pytest
 from advrepro import store
 from advrepro.config import parse_overrides
 from advrepro.experiments import EXPERIMENTS, get
-from advrepro.sweep import PRESET_KEYS, plan, split_for_all
+from advrepro.planning import PRESET_KEYS, plan, split_for_all
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")

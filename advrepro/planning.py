@@ -1,4 +1,6 @@
-"""From `advrepro run EXPERIMENT [OVERRIDES]` to complete cells: plan, execute (resumably), aggregate.
+"""From `advrepro run EXPERIMENT [OVERRIDES]` to the cells it means: the planning rule, the batch groups, the dry run
+and the cost estimate. Nothing here computes or writes a cell (advrepro.execution does; advrepro.launching hands
+jobs to Hydra's launchers).
 
 A cell is one resolved config. The planning rule (README, `advrepro run --help`):
 - no experiment key given (only where/how keys such as results_dir, device, scale, or seed): the preset grids of
@@ -6,8 +8,7 @@ A cell is one resolved config. The planning rule (README, `advrepro run --help`)
 - keys given without -m: exactly one cell, the config's defaults, then the scale's budget (the settings every grid of
   the scale fixes to one value, such as runs or epochs), then the keys given;
 - with -m: the product of the values given, each cell built the same way.
-Cells run in this process, or through any Hydra launcher (`hydra/launcher=joblib|submitit_local|submitit_slurm`)
-with one job per batch group (cells that differ only in the experiment's batch_keys train as one model).
+Cells that differ only in the experiment's batch_keys form one batch group (one model, one launcher job).
 Outputs go where `store.outputs_dir` says: the reference outputs only from the reference scale's preset grids.
 """
 
@@ -15,32 +16,23 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import logging
 import re
-import time
-from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from tqdm.auto import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from advrepro import store
-from advrepro.claims import COLUMNS
 from advrepro.config import (
     NON_IDENTITY_KEYS,
     ParsedOverrides,
     compose,
-    hydra_configs,
     identity,
     merge_values,
     override_string,
-    override_value,
     parse_overrides,
     to_plain,
     without_grids,
@@ -48,11 +40,7 @@ from advrepro.config import (
 from advrepro.device import resolve_device, resolve_dtype
 from advrepro.errors import UserError
 from advrepro.experiment import Experiment
-from advrepro.experiments import get
-from advrepro.provenance import device_description, git_commit, package_versions
-from advrepro.signals import deferred_interrupts
-
-log = logging.getLogger("advrepro")
+from advrepro.launching import check_launcher, launcher_of
 
 
 @dataclasses.dataclass
@@ -102,11 +90,6 @@ def adhoc_label(parsed: ParsedOverrides) -> str:
     given = sorted(o for o in parsed.pinned + swept if o.split("=")[0].lstrip("+~") not in PRESET_KEYS)
     text = re.sub(r"[^A-Za-z0-9=.,+_-]+", "-", "_".join(given))
     return text if len(text) <= 60 else f"{text[:60]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-
-
-def launcher_of(parsed: ParsedOverrides) -> str | None:
-    """The Hydra launcher a command names (hydra/launcher=…), or None to run in this process."""
-    return next((o.split("=", 1)[1] for o in parsed.hydra if o.startswith("hydra/launcher=")), None)
 
 
 @dataclasses.dataclass
@@ -180,78 +163,6 @@ def plan(experiment: Experiment, overrides: list[str], multirun: bool) -> Plan:
     return Plan(experiment, list(cells.values()), parsed, preset, base["scale"], results_dir, outputs)
 
 
-def check_launcher(experiment: Experiment, parsed: ParsedOverrides) -> None:
-    """Hydra's own overrides compose (an unknown launcher is one line, not a traceback)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    try:
-        compose(experiment.name, parsed.hydra + parsed.pinned, with_hydra=True)
-    except UserError as err:
-        launcher = launcher_of(parsed)
-        if launcher is None or f"hydra/launcher/{launcher}" not in str(err):
-            raise
-        with hydra_configs(experiment.name):
-            known = GlobalHydra.instance().config_loader().get_group_options("hydra/launcher")
-        raise UserError(f"unknown launcher '{launcher}' (installed: {', '.join(sorted(known))})") from err
-
-
-def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
-    """Compute cells unless already complete; cells of one call (differing only in the experiment's batch_keys)
-    are computed together as one batched model. Each cell is still written, and resumable, on its own."""
-    plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
-    experiment = get(plains[0]["experiment"])
-    plains = [experiment.canonical(p) for p in plains]
-    digests = [experiment.digest(p) for p in plains]
-    directories = [
-        store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
-    ]
-    todo = [i for i, directory in enumerate(directories) if force or store.read_meta(directory) is None]
-    if not todo:
-        return digests
-    with deferred_interrupts():
-        configs = [build_config(experiment, plains[i]) for i in todo]
-    device = resolve_device(configs[0].device)
-    started, clock = datetime.now(UTC), time.perf_counter()
-    frames = experiment.compute(configs, device)
-    seconds = time.perf_counter() - clock
-    for i, config, rows in zip(todo, configs, frames, strict=True):
-        meta = {
-            "experiment": experiment.name,
-            "cell": digests[i],
-            "seed": config.seed,
-            "device": device_description(device),
-            "versions": package_versions(),
-            "git_commit": git_commit(),
-            "wall_time_s": round(seconds / len(todo), 3),  # a batch's time is shared equally
-            "batched_with": len(todo),
-            "started": started.isoformat(),
-            "finished": datetime.now(UTC).isoformat(),
-        }
-        store.write_cell(directories[i], plains[i], rows, meta)
-    return digests
-
-
-def execute_job(cfg: DictConfig | dict[str, Any], force: bool = False) -> list[str]:
-    """The task function (in-process or under a Hydra launcher): one batch group, given as its first cell's config
-    plus `batch`, the batch-key values of every member (absent for a group of one); computes the missing ones."""
-    plain = to_plain(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
-    members = plain.pop("batch", None) or [{}]
-    return execute_cells([{**plain, **member} for member in members], force)
-
-
-def job_overrides(experiment: Experiment, group: list[Cell]) -> list[str]:
-    """A launcher job for a batch group: the first cell's overrides, and `+batch` listing each member's batch keys."""
-    if len(group) == 1:
-        return group[0].overrides
-    members = [
-        "{"
-        + ",".join(f"{k}:{override_value(c.plain[k])}" for k in experiment.batch_keys if k in c.plain)
-        + "}"
-        for c in group
-    ]
-    return [*group[0].overrides, f"+batch=[{','.join(members)}]"]
-
-
 def batches(experiment: Experiment, cells: list[Cell]) -> list[list[Cell]]:
     """Cells that differ only in the experiment's batch_keys, grouped (one group per cell when it has none)."""
     groups: dict[str, list[Cell]] = {}
@@ -259,108 +170,6 @@ def batches(experiment: Experiment, cells: list[Cell]) -> list[list[Cell]]:
         rest = {k: v for k, v in cell.plain.items() if k not in experiment.batch_keys}
         groups.setdefault(json.dumps(rest, sort_keys=True, default=str), []).append(cell)
     return list(groups.values())
-
-
-def launch_with_hydra(experiment: Experiment, hydra_overrides: list[str], jobs: list[list[str]], force: bool):
-    """Hand the planned jobs (one per batch group) to the Hydra launcher the user named (joblib, submitit_local,
-    submitit_slurm)."""
-    from hydra._internal.callbacks import Callbacks
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.plugins import Plugins
-    from hydra.core.utils import JobStatus
-    from hydra.types import HydraContext, RunMode
-
-    with hydra_configs(experiment.name):
-        hydra = GlobalHydra.instance().hydra
-        cfg = hydra.compose_config(experiment.name, hydra_overrides + jobs[0], run_mode=RunMode.MULTIRUN)
-        HydraConfig.instance().set_config(cfg)
-        context = HydraContext(config_loader=hydra.config_loader, callbacks=Callbacks(cfg))
-        launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=context, task_function=partial(execute_job, force=force), config=cfg
-        )
-        returns = launcher.launch(jobs, initial_job_idx=0)
-    failed = [r for r in returns if r.status != JobStatus.COMPLETED]
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs failed; first: {failed[0].return_value!r}")
-
-
-def aggregate(experiment: Experiment, cells: list[Cell], outputs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device).
-
-    The aggregates are rewritten only when the set of cells or their contents changed: a stamp beside them lists
-    each cell's digest and rows checksum, and the aggregates' own checksums."""
-    results = Path(cells[0].plain["results_dir"])
-    paths = (outputs / f"{experiment.name}.csv", outputs / f"{experiment.name}.cells.csv")
-    metas = []
-    for cell in cells:
-        meta = store.read_meta(store.cell_dir(results, experiment.name, cell.digest))
-        if meta is None:
-            raise RuntimeError(f"cell {cell.digest} has no complete result in {results}")
-        metas.append(meta)
-    stamp = {"cells": [[c.digest, m["rows_sha256"]] for c, m in zip(cells, metas, strict=True)]}
-    if store.read_stamp(outputs, experiment.name, paths) == stamp:
-        return pd.read_csv(paths[0]), pd.read_csv(paths[1])
-    frames, summaries = [], []
-    for cell, meta in zip(cells, metas, strict=True):
-        rows = store.read_rows(store.cell_dir(results, experiment.name, cell.digest))
-        rows.insert(0, "cell", cell.digest)
-        frames.append(rows)
-        scalars = {k: v for k, v in identity(cell.plain).items() if not isinstance(v, dict | list)}
-        summaries.append(
-            {
-                "cell": cell.digest,
-                **scalars,
-                "device": meta["device"],
-                "wall_time_s": meta["wall_time_s"],
-                "git_commit": meta["git_commit"],
-                "torch": meta["versions"]["torch"],
-            }
-        )
-    rows, summary = pd.concat(frames, ignore_index=True), pd.DataFrame(summaries)
-    store.atomic_write_csv(paths[0], rows)
-    store.atomic_write_csv(paths[1], summary)
-    store.write_stamp(outputs, experiment.name, paths, stamp)
-    return rows, summary
-
-
-def execute(request: Plan, force: bool = False) -> dict:
-    """Compute the missing cells (batch groups together), aggregate, update claims.csv in the plan's outputs."""
-    experiment, cells = request.experiment, request.cells
-    todo = [
-        c
-        for c in cells
-        if force
-        or store.cell_status(store.cell_dir(request.results_dir, experiment.name, c.digest)) != "complete"
-    ]
-    store.mark_results_dir(request.results_dir, request.scale, request.preset)
-    clock = time.perf_counter()
-    groups = batches(experiment, todo)
-    if request.launcher is not None:
-        if todo:
-            launch_with_hydra(
-                experiment, request.parsed.hydra, [job_overrides(experiment, g) for g in groups], force
-            )
-    else:
-        show = None if cells[0].plain["progress"] else True
-        with (
-            logging_redirect_tqdm(),
-            tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
-        ):
-            for group in groups:
-                execute_cells([cell.plain for cell in group], force)
-                progress.update(len(group))
-    rows, summary = aggregate(experiment, cells, request.outputs)
-    claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
-    store.update_claims(request.outputs, experiment.name, claims)
-    return {
-        "experiment": experiment.name,
-        "cells": len(cells),
-        "computed": len(todo),
-        "outputs": request.outputs,
-        "seconds": time.perf_counter() - clock,
-        "claims": claims,
-    }
 
 
 def describe_plan(request: Plan) -> str:

@@ -1,0 +1,148 @@
+"""Computing planned cells, resumably: each batch group in this process or through a Hydra launcher (one job per
+group), each cell written with its provenance on its own, then the aggregates and claims.csv."""
+
+import time
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from advrepro import store
+from advrepro.claims import COLUMNS
+from advrepro.config import (
+    identity,
+    to_plain,
+)
+from advrepro.device import resolve_device
+from advrepro.experiment import Experiment
+from advrepro.experiments import get
+from advrepro.launching import job_overrides, launch_with_hydra
+from advrepro.planning import Cell, Plan, batches, build_config
+from advrepro.provenance import device_description, git_commit, package_versions
+from advrepro.signals import deferred_interrupts
+
+
+def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
+    """Compute cells unless already complete; cells of one call (differing only in the experiment's batch_keys)
+    are computed together as one batched model. Each cell is still written, and resumable, on its own."""
+    plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
+    experiment = get(plains[0]["experiment"])
+    plains = [experiment.canonical(p) for p in plains]
+    digests = [experiment.digest(p) for p in plains]
+    directories = [
+        store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
+    ]
+    todo = [i for i, directory in enumerate(directories) if force or store.read_meta(directory) is None]
+    if not todo:
+        return digests
+    with deferred_interrupts():
+        configs = [build_config(experiment, plains[i]) for i in todo]
+    device = resolve_device(configs[0].device)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    frames = experiment.compute(configs, device)
+    seconds = time.perf_counter() - clock
+    for i, config, rows in zip(todo, configs, frames, strict=True):
+        meta = {
+            "experiment": experiment.name,
+            "cell": digests[i],
+            "seed": config.seed,
+            "device": device_description(device),
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "wall_time_s": round(seconds / len(todo), 3),  # a batch's time is shared equally
+            "batched_with": len(todo),
+            "started": started.isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
+        }
+        store.write_cell(directories[i], plains[i], rows, meta)
+    return digests
+
+
+def execute_job(cfg: DictConfig | dict[str, Any], force: bool = False) -> list[str]:
+    """The task function (in-process or under a Hydra launcher): one batch group, given as its first cell's config
+    plus `batch`, the batch-key values of every member (absent for a group of one); computes the missing ones."""
+    plain = to_plain(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
+    members = plain.pop("batch", None) or [{}]
+    return execute_cells([{**plain, **member} for member in members], force)
+
+
+def aggregate(experiment: Experiment, cells: list[Cell], outputs: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All rows of the requested cells (with their `cell`) and one row per cell (config, time, device).
+
+    The aggregates are rewritten only when the set of cells or their contents changed: a stamp beside them lists
+    each cell's digest and rows checksum, and the aggregates' own checksums."""
+    results = Path(cells[0].plain["results_dir"])
+    paths = (outputs / f"{experiment.name}.csv", outputs / f"{experiment.name}.cells.csv")
+    metas = []
+    for cell in cells:
+        meta = store.read_meta(store.cell_dir(results, experiment.name, cell.digest))
+        if meta is None:
+            raise RuntimeError(f"cell {cell.digest} has no complete result in {results}")
+        metas.append(meta)
+    stamp = {"cells": [[c.digest, m["rows_sha256"]] for c, m in zip(cells, metas, strict=True)]}
+    if store.read_stamp(outputs, experiment.name, paths) == stamp:
+        return pd.read_csv(paths[0]), pd.read_csv(paths[1])
+    frames, summaries = [], []
+    for cell, meta in zip(cells, metas, strict=True):
+        rows = store.read_rows(store.cell_dir(results, experiment.name, cell.digest))
+        rows.insert(0, "cell", cell.digest)
+        frames.append(rows)
+        scalars = {k: v for k, v in identity(cell.plain).items() if not isinstance(v, dict | list)}
+        summaries.append(
+            {
+                "cell": cell.digest,
+                **scalars,
+                "device": meta["device"],
+                "wall_time_s": meta["wall_time_s"],
+                "git_commit": meta["git_commit"],
+                "torch": meta["versions"]["torch"],
+            }
+        )
+    rows, summary = pd.concat(frames, ignore_index=True), pd.DataFrame(summaries)
+    store.atomic_write_csv(paths[0], rows)
+    store.atomic_write_csv(paths[1], summary)
+    store.write_stamp(outputs, experiment.name, paths, stamp)
+    return rows, summary
+
+
+def execute(request: Plan, force: bool = False) -> dict:
+    """Compute the missing cells (batch groups together), aggregate, update claims.csv in the plan's outputs."""
+    experiment, cells = request.experiment, request.cells
+    todo = [
+        c
+        for c in cells
+        if force
+        or store.cell_status(store.cell_dir(request.results_dir, experiment.name, c.digest)) != "complete"
+    ]
+    store.mark_results_dir(request.results_dir, request.scale, request.preset)
+    clock = time.perf_counter()
+    groups = batches(experiment, todo)
+    if request.launcher is not None:
+        if todo:
+            jobs = [job_overrides(experiment, g) for g in groups]
+            launch_with_hydra(experiment, request.parsed.hydra, jobs, partial(execute_job, force=force))
+    else:
+        show = None if cells[0].plain["progress"] else True
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
+        ):
+            for group in groups:
+                execute_cells([cell.plain for cell in group], force)
+                progress.update(len(group))
+    rows, summary = aggregate(experiment, cells, request.outputs)
+    claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
+    store.update_claims(request.outputs, experiment.name, claims)
+    return {
+        "experiment": experiment.name,
+        "cells": len(cells),
+        "computed": len(todo),
+        "outputs": request.outputs,
+        "seconds": time.perf_counter() - clock,
+        "claims": claims,
+    }
