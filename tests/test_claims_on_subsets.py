@@ -11,7 +11,7 @@ from advrepro.experiments import EXPERIMENTS, get
 
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
 def test_claims_of_every_single_cell_and_random_subsets_are_rows(smoke_runs, experiment):
-    _, rows, summary = smoke_runs(experiment)
+    _, rows, summary, _ = smoke_runs(experiment)
     cells = list(summary["cell"])
     rng = np.random.default_rng(0)
     sizes = rng.integers(2, len(cells) + 1, 8) if len(cells) > 1 else []

@@ -21,9 +21,8 @@ def cell_dirs(results: Path, experiment="random-net") -> list[Path]:
     return sorted((results / "runs" / experiment).iterdir())
 
 
-def test_run_writes_cells_aggregates_claims_and_figures(cli, results):
-    result = cli("run", "random-net", *SMOKE, f"results_dir={results}")
-    assert result.exit_code == 0, result.stderr
+def test_run_writes_cells_aggregates_claims_and_figures(smoke_runs):
+    results = smoke_runs("random-net")[0]  # `advrepro run random-net scale=smoke device=cpu progress=false`
     cells = cell_dirs(results)
     assert len(cells) == 10  # the smoke grids: 2 d × 2 widths × 2 activations + 2 depths
     meta = json.loads((cells[0] / "meta.json").read_text())

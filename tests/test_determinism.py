@@ -14,9 +14,7 @@ from tests.helpers import smoke_cells
 
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
 def test_rows_are_byte_identical_for_threads_chunks_and_batching(tmp_path, smoke_runs, experiment):
-    results, _, summary = smoke_runs(
-        experiment
-    )  # batch groups together, the default thread count and chunk_mb
+    results, _, summary, _ = smoke_runs(experiment)  # batch groups together, default threads and chunk_mb
     assert torch.get_num_threads() != 1 or pytest.skip("one CPU thread only: nothing to compare")
     other = smoke_cells(
         experiment, tmp_path, smoke_runs.data_dir, threads=1, chunk_mb=1, one_cell_at_a_time=True

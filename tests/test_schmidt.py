@@ -20,7 +20,7 @@ from advrepro.experiments.schmidt_models import (
     sample_complexity,
     sum_abs_shifted,
 )
-from tests.helpers import assert_columns_documented, outputs_of
+from tests.helpers import outputs_of
 
 CPU = torch.device("cpu")
 
@@ -104,11 +104,8 @@ def test_bernoulli_histogram_draws_match_explicit_coordinates_and_a_test_set():
     assert bernoulli_errors(thresholded, one)[1].item() == pytest.approx(standard)
 
 
-def test_schmidt_cli_smoke(cli, results):
-    result = cli("run", "schmidt-models", "scale=smoke", "progress=false", f"results_dir={results}")
-    assert result.exit_code == 0, result.stderr
-    assert_columns_documented(results, "schmidt-models")
-    rows = pd.read_csv(results / "schmidt-models.csv")
+def test_schmidt_smoke_rows_and_figures(smoke_runs):
+    results, rows, _, _ = smoke_runs("schmidt-models")
     assert set(rows["model"]) == {"gaussian", "bernoulli"} and rows["robust_error"].between(0, 1).all()
     assert (rows["robust_error"] >= rows["standard_error"] - 1e-12).all()
     for name in ("errors", "complexity", "bernoulli"):

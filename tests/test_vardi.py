@@ -14,7 +14,6 @@ from advrepro.experiments.vardi_universal import (
     universal_perturbation,
 )
 from advrepro.nets import Net
-from tests.helpers import assert_columns_documented, outputs_of
 
 CPU = torch.device("cpu")
 
@@ -110,20 +109,3 @@ def test_the_perturbation_flips_the_samples_it_claims():
 def test_bad_vardi_input_exits_2(cli, results):
     result = cli("run", "vardi-universal", "loss=hinge", f"results_dir={results}")
     assert result.exit_code == 2 and "unknown loss" in result.stderr and not results.exists()
-
-
-def test_vardi_cli_smoke_documents_its_columns(cli, results):
-    result = cli(
-        "run",
-        "vardi-universal",
-        "-m",
-        "d=20",
-        "n=4,8",
-        "width=16",
-        "runs=2",
-        "progress=false",
-        f"results_dir={results}",
-        "--no-plot",
-    )
-    assert result.exit_code == 0, result.stderr
-    assert_columns_documented(outputs_of(result, "vardi-universal"), "vardi-universal")

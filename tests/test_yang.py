@@ -1,11 +1,9 @@
 """yang-separation: the pruned exact ℓ∞ search equals brute force; ℓ2; CLI; offline data sets fail in one line."""
 
-import pandas as pd
 import pytest
 import torch
 
 from advrepro.separation import nearest_l2, nearest_linf
-from tests.helpers import assert_columns_documented
 
 
 def brute_force(queries, query_labels, refs, ref_labels, p):
@@ -92,11 +90,8 @@ def test_l2_equals_brute_force(normalize):
     torch.testing.assert_close(best, expected.min(1).values)
 
 
-def test_yang_cli_smoke(cli, results, mnist_smoke):
-    result = cli("run", "yang-separation", *mnist_smoke)
-    assert result.exit_code == 0, result.stderr
-    assert_columns_documented(results, "yang-separation")
-    rows = pd.read_csv(results / "yang-separation.csv")
+def test_yang_smoke_rows_and_figure(smoke_runs):
+    results, rows, _, _ = smoke_runs("yang-separation")
     assert set(rows["split"]) == {"train", "test"} and len(rows) == 12_665 + 2_115
     assert (rows["label"] != rows["neighbour_label"]).all() and rows["distance"].between(0, 1).all()
     assert (results / "figures" / "yang-separation_distances.png").is_file()

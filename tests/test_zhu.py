@@ -15,7 +15,6 @@ from advrepro.experiments.zhu_stability import (
 )
 from advrepro.nets import Net, sphere
 from advrepro.seeding import generator
-from tests.helpers import assert_columns_documented
 
 
 @pytest.mark.parametrize(("p", "exact"), [(1, 0.5), (2, 4 / (3 * math.pi)), (3, 3 / 8)])
@@ -87,12 +86,10 @@ def test_lazy_ratio_is_the_relative_frobenius_movement():
     torch.testing.assert_close(lazy_ratio(doubled, start), torch.ones(2, dtype=torch.float64))
 
 
-def test_zhu_cli_smoke(cli, results, mnist_smoke):
-    result = cli("run", "zhu-stability", *mnist_smoke)
-    assert result.exit_code == 0, result.stderr
-    assert_columns_documented(results, "zhu-stability")
-    assert (results / "figures" / "zhu-stability_width.png").is_file()
-    assert "value-he-init" in result.stdout and "depth-lecun-init" in result.stdout
+def test_zhu_smoke_figure_and_claims_and_a_bad_depth(smoke_runs, cli, results):
+    smoke, _, _, output = smoke_runs("zhu-stability")
+    assert (smoke / "figures" / "zhu-stability_width.png").is_file()
+    assert "value-he-init" in output and "depth-lecun-init" in output
     bad = cli("run", "zhu-stability", "depth=1", f"results_dir={results}")
     assert bad.exit_code == 2 and "depth counts weight matrices" in bad.stderr
 
