@@ -68,11 +68,11 @@ class PReLUNets:
         h = by_power(prelu, z, self.norms, self.p)
         return (h * self.v[:, None, :]).sum(-1)  # elementwise and a sum: batch-invariant bits
 
-    def input_gradient(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(f, ∇ₓf) for x (R, N, d)."""
+    def input_gradient(self, x: Tensor, with_value: bool = True) -> tuple[Tensor | None, Tensor]:
+        """(f, ∇ₓf) for x (R, N, d); f is None when not `with_value` (an attack's step needs only ∇ₓf)."""
         z = torch.matmul(x, self.W.transpose(1, 2))
         norms = self.norms
-        f = (by_power(prelu, z, norms, self.p) * self.v[:, None, :]).sum(-1)
+        f = (by_power(prelu, z, norms, self.p) * self.v[:, None, :]).sum(-1) if with_value else None
         return f, torch.matmul(by_power(prelu_slope, z, norms, self.p) * self.v[:, None, :], self.W)
 
     def exp_loss_gradients(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:

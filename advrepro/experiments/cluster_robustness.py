@@ -188,7 +188,7 @@ def broken_by(
     wrong = lambda delta: (Y * nets.forward(X + delta) <= 0).reshape(R, E, N)  # noqa: E731 (f = 0 is broken)
 
     def ascent(z: Tensor) -> Tensor:
-        return -Y[..., None] * nets.input_gradient(z)[1]
+        return -Y[..., None] * nets.input_gradient(z, with_value=False)[1]
 
     out = {"pgd": wrong(pgd_l2(ascent, X, eps, cfg.pgd_step_size, cfg.pgd_steps, clip=False))}
     out["restarts"] = torch.zeros_like(out["pgd"])
