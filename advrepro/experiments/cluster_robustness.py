@@ -117,14 +117,15 @@ def stacked(cfg: ClusterConfig, n: int, stream: str, dtype, device) -> tuple[Ten
     return tuple(torch.stack(t).to(device) for t in zip(*parts, strict=True))
 
 
-def init_nets(cfg: ClusterConfig, dtype, device) -> PReLUNets:
-    """W and v drawn N(0, init_scale²) (prelu_torch_modules.py with init_std), one stream per run."""
+def init_weights(cfg: ClusterConfig, dtype, device) -> tuple[Tensor, Tensor]:
+    """W (R, width, d) and v (R, width) drawn N(0, init_scale²) (prelu_torch_modules.py with init_std), one stream
+    per run."""
     W, v = [], []
     for run in range(cfg.runs):
         g = generator(cfg.seed, "init", run)
         W.append(torch.randn(cfg.width, cfg.d, generator=g, dtype=dtype) * cfg.init_scale)
         v.append(torch.randn(cfg.width, generator=g, dtype=dtype) * cfg.init_scale)
-    return PReLUNets(torch.stack(W).to(device), torch.stack(v).to(device), cfg.p)
+    return torch.stack(W).to(device), torch.stack(v).to(device)
 
 
 def exp_loss(nets: PReLUNets, x: Tensor, y: Tensor) -> Tensor:
@@ -138,8 +139,8 @@ def train(cfg: ClusterConfig, x: Tensor, y: Tensor, powers: tuple[int, ...]) -> 
     (PReLUNets.exp_loss_gradients); the order reshuffled each epoch (DataLoader shuffle=True) from each run's own
     stream, the same for every cell."""
     copies = x.shape[0] // cfg.runs
-    start = init_nets(cfg, x.dtype, x.device)
-    nets = PReLUNets(start.W.repeat(copies, 1, 1), start.v.repeat(copies, 1), powers)
+    W, v = init_weights(cfg, x.dtype, x.device)
+    nets = PReLUNets(W.repeat(copies, 1, 1), v.repeat(copies, 1), powers)
     orders = [generator(cfg.seed, "order", run) for run in range(cfg.runs)]
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
     for _ in bar(range(cfg.epochs), cfg, desc=f"{NAME} k={cfg.k}, {copies} cells as one model"):
