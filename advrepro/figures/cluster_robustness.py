@@ -206,7 +206,7 @@ def plot_attacks(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) ->
     ax.legend(fontsize=7)
     what = (
         "Robust accuracy per attack at the main setting: pgd = PGD from δ = 0 (the published attack), restarts = "
-        "PGD from a random start in the ball, pairs = (e_j − e_c)/√2 towards each centre of the other label, centre = "
+        "PGD from a random start in the ball (broken if any iterate breaks it; pgd judges its last one), pairs = (e_j − e_c)/√2 towards each centre of the other label, centre = "
         "between the labels' average centres, universal = vardi-universal's −y·Σ y_i x_i; all = robust to every "
         "one. Right: the crossing radius per k (mean, min–max over trained runs) against 1/√k (p = 1) and √2/2 "
         "(p = 3)."
