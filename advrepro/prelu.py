@@ -26,37 +26,41 @@ def prelu_slope(z: Tensor, norms: Tensor, p: int) -> Tensor:
     return p * torch.relu(z).pow(p - 1) / norms[:, None, :].pow(p - 1)
 
 
-def by_power(fn, z: Tensor, norms: Tensor, powers: tuple[int, ...]) -> Tensor:
-    """fn(z, norms, p) with each network's own power p: the networks sharing a power in one call (elementwise, so
-    every network's bits are those of a batch of its power alone)."""
-    if len(set(powers)) == 1:
-        return fn(z, norms, powers[0])
-    out = torch.empty_like(z)
-    for p in sorted(set(powers)):
-        rows = torch.tensor([i for i, q in enumerate(powers) if q == p], device=z.device)
-        out[rows] = fn(z[rows], norms[rows], p)
-    return out
-
-
 @dataclasses.dataclass
 class PReLUNets:
-    """R networks: W (R, m, d) the neurons w_j, v (R, m) the output weights, p the power of each (or of all)."""
+    """R networks: W (R, m, d) the neurons w_j, v (R, m) the output weights, p the power of each (or of all).
+
+    Networks of different powers may share the batch: each power's elementwise steps run on its own networks only
+    (`groups`), so every network's bits are those of a batch of its power alone."""
 
     W: Tensor
     v: Tensor
     p: int | tuple[int, ...]
+    groups: dict[int, slice | Tensor] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self):
         self.p = (self.p,) * len(self.W) if isinstance(self.p, int) else tuple(self.p)
+        powers = sorted(set(self.p))
+        self.groups = (
+            {powers[0]: slice(None)}
+            if len(powers) == 1
+            else {
+                q: torch.tensor([i for i, r in enumerate(self.p) if r == q], device=self.W.device)
+                for q in powers
+            }
+        )
 
     def select(self, rows: slice) -> "PReLUNets":
         return PReLUNets(self.W[rows], self.v[rows], self.p[rows])
 
-    def rows_of(self, p: int) -> slice | Tensor:
-        """The networks of power p (all of them as a slice when they share one)."""
-        if set(self.p) == {p}:
-            return slice(None)
-        return torch.tensor([i for i, q in enumerate(self.p) if q == p], device=self.W.device)
+    def by_power(self, fn, z: Tensor, norms: Tensor) -> Tensor:
+        """fn(z, norms, p) (prelu or prelu_slope) with each network's own power p."""
+        if len(self.groups) == 1:
+            return fn(z, norms, self.p[0])
+        out = torch.empty_like(z)
+        for p, rows in self.groups.items():
+            out[rows] = fn(z[rows], norms[rows], p)
+        return out
 
     @property
     def norms(self) -> Tensor:
@@ -65,15 +69,15 @@ class PReLUNets:
     def forward(self, x: Tensor) -> Tensor:
         """f(x) for x (R, N, d), one input set per network -> (R, N)."""
         z = torch.matmul(x, self.W.transpose(1, 2))
-        h = by_power(prelu, z, self.norms, self.p)
+        h = self.by_power(prelu, z, self.norms)
         return (h * self.v[:, None, :]).sum(-1)  # elementwise and a sum: batch-invariant bits
 
     def input_gradient(self, x: Tensor, with_value: bool = True) -> tuple[Tensor | None, Tensor]:
         """(f, ∇ₓf) for x (R, N, d); f is None when not `with_value` (an attack's step needs only ∇ₓf)."""
         z = torch.matmul(x, self.W.transpose(1, 2))
         norms = self.norms
-        f = (by_power(prelu, z, norms, self.p) * self.v[:, None, :]).sum(-1) if with_value else None
-        return f, torch.matmul(by_power(prelu_slope, z, norms, self.p) * self.v[:, None, :], self.W)
+        f = (self.by_power(prelu, z, norms) * self.v[:, None, :]).sum(-1) if with_value else None
+        return f, torch.matmul(self.by_power(prelu_slope, z, norms) * self.v[:, None, :], self.W)
 
     def exp_loss_gradients(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(L, ∂L/∂W, ∂L/∂v) of each network's mean exponential loss L = mean_i e^{−y_i f(x_i)}, x (R, B, d).
@@ -83,17 +87,17 @@ class PReLUNets:
         """
         z = torch.matmul(x, self.W.transpose(1, 2))
         norms = self.norms
-        h = by_power(prelu, z, norms, self.p)
+        h = self.by_power(prelu, z, norms)
         loss_terms = torch.exp(-y * (h * self.v[:, None, :]).sum(-1))
         g = -y * loss_terms / x.shape[1]
         grad_v = (g[..., None] * h).sum(1)
-        coefficient = g[..., None] * by_power(prelu_slope, z, norms, self.p) * self.v[:, None, :]
+        coefficient = g[..., None] * self.by_power(prelu_slope, z, norms) * self.v[:, None, :]
         grad_W = torch.matmul(coefficient.transpose(1, 2), x)
-        for p in set(self.p) - {1}:  # the norm's share, for the networks of power p
-            rows = self.rows_of(p)
-            grad_W[rows] -= ((p - 1) * self.v[rows] * grad_v[rows] / norms[rows] ** 2)[..., None] * self.W[
-                rows
-            ]
+        for p, rows in self.groups.items():  # the norm's share, 0 for p = 1
+            if p == 1:
+                continue
+            share = (p - 1) * self.v[rows] * grad_v[rows] / norms[rows] ** 2
+            grad_W[rows] -= share[..., None] * self.W[rows]
         return loss_terms.mean(-1), grad_W, grad_v
 
     def contributions(self) -> Tensor:
