@@ -45,7 +45,7 @@ def bench_flip_search(quick: bool = False) -> list[dict]:
     """Exact breakpoint search against the 0.001 walk in ‖δ‖ (up to 5), in advrepro's form (all rays at once, each
     trial O(width) from cached pre-activations) and in the published form (one point at a time, a full forward
     pass per trial, on a sample of the rays), and against grid + Illinois refinement; per-ray times in one run."""
-    from advrepro.experiments.random_net import RandomNetConfig, sample_networks
+    from advrepro.experiments.random_net.runner import RandomNetConfig, sample_networks
     from advrepro.flip import bracketed_flip, exact_flip, gradient_ray, walk_flip
     from advrepro.nets import Net, sphere
     from advrepro.seeding import generator
@@ -96,7 +96,7 @@ def bench_flip_search(quick: bool = False) -> list[dict]:
 
 def bench_vardi_training(quick: bool = False) -> list[dict]:
     """Training steps per second of vardi-universal (all runs batched, float64, full batch)."""
-    from advrepro.experiments.vardi_universal import VardiConfig, sample_data, train
+    from advrepro.experiments.vardi_universal.runner import VardiConfig, sample_data, train
 
     cfg = VardiConfig(
         d=100 if quick else 500,
@@ -159,7 +159,7 @@ def bench_lazy_training(quick: bool = False, device: torch.device = CPU) -> list
 
 def bench_pgd(quick: bool = False, device: torch.device = CPU) -> list[dict]:
     """ℓ2 PGD steps per second on the full binary-MNIST-sized test set (2,115 points) at d=784, width=1000."""
-    from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack
+    from advrepro.experiments.lazy_pgd.runner import LazyPGDConfig, attack
     from advrepro.lazy import init_lazy_nets
 
     n, d, width, steps = (500, 196, 200, 5) if quick else (2_115, 784, 1_000, 20)
@@ -185,7 +185,7 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
     model, against a plain loop that trains each model alone; PGD steps × examples per second, PGD sub-steps (one
     attack step on one minibatch of every model in the call) per second, and the share of the matmul peak measured
     in the same run."""
-    from advrepro.experiments.lazy_pgd import LazyPGDConfig, PerModel, algorithm1_epoch
+    from advrepro.experiments.lazy_pgd.runner import LazyPGDConfig, PerModel, algorithm1_epoch
     from advrepro.lazy import concat, data_orders, init_lazy_nets
 
     d, width, n, models = (196, 200, 256, 4) if quick else (784, 1000, 1024, 8)
@@ -284,7 +284,7 @@ def bench_separation(quick: bool = False) -> list[dict]:
 def bench_schmidt(quick: bool = False) -> list[dict]:
     """Gaussian-model errors of ŵ for 40 training-set sizes from one O(d log d) draw, against drawing ŵ = Σ y_i x_i
     explicitly for each n (O(n·d) per size), at one d, in one run."""
-    from advrepro.experiments.schmidt_models import SchmidtConfig, gaussian_statistics
+    from advrepro.experiments.schmidt_models.runner import SchmidtConfig, gaussian_statistics
 
     d = 10_000 if quick else 100_000
     cfg = SchmidtConfig(d=d, eps=0.5, draws=1, progress=False)

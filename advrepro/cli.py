@@ -74,23 +74,25 @@ def _figure_dir(results_dir: str | Path) -> Path:
 
 
 def draw(name: str, results_dir: str | Path) -> list[str]:
-    """Figures of one experiment from its aggregate CSVs only; skipped when neither the CSVs nor the figure code
-    changed since the figures on disk were drawn from them (a stamp records both)."""
+    """Figures of one experiment from its aggregate CSVs only; skipped when neither the CSVs nor the code (the
+    experiment's package and every advrepro module it imports) changed since the figures on disk were drawn from
+    them (a stamp records both)."""
     import hashlib
-    import importlib
-    import inspect
 
-    from advrepro import figures, store
+    from advrepro import store
     from advrepro.experiments import get
+    from advrepro.sources import sources
 
     experiment = get(name)
     rows_path, cells_path = Path(results_dir) / f"{name}.csv", Path(results_dir) / f"{name}.cells.csv"
     if not rows_path.is_file() or not cells_path.is_file():
         raise UserError(f"no results for {name} in {results_dir}: run `advrepro run {name}` first")
-    code = inspect.getsource(importlib.import_module(experiment.figure_module)) + inspect.getsource(figures)
+    code = hashlib.sha256()
+    for path in sources(experiment.package):  # the experiment's package and the advrepro modules it imports
+        code.update(path.read_bytes())
     inputs = {
         "csv": [store.file_sha256(rows_path), store.file_sha256(cells_path)],
-        "code": hashlib.sha256(code.encode()).hexdigest(),
+        "code": code.hexdigest(),
     }
     figure_dir, stamp_name = _figure_dir(results_dir), f"figures-{name}"
     drawn = _drawn(figure_dir, name)

@@ -19,7 +19,7 @@ class Experiment:
     run(cfg, device) -> rows of one cell; claims(rows, summary) -> claims table rows; cost_model(cell config) -> a number
     proportional to the cell's cost (for estimates from measured cells); cells differing only in `batch_keys` are
     computed together by run_batch(cfgs, device) -> rows of each; canonical(config) sets keys that cannot change
-    what a cell computes to one value (so such cells are one cell); `figure_module` holds
+    what a cell computes to one value (so such cells are one cell); `figure_module` (the package's figure.py) holds
     plot(rows, summary, figure_dir) -> paths of the figures written (PNG and PDF), imported only when drawing;
     `columns` documents every column of rows.csv (name -> meaning, with the unit); `rows_version` is raised when
     the rows' columns or values change (a fix), and enters the cell's identity (`digest`) so that cells written by
@@ -51,6 +51,11 @@ class Experiment:
         if self.run_batch is not None:
             return self.run_batch(configs, device)
         return [self.run(config, device) for config in configs]
+
+    @property
+    def package(self) -> str:
+        """The experiment's package (advrepro/experiments/<name>/, which holds figure.py)."""
+        return self.figure_module.rpartition(".")[0]
 
     def plot(self, rows: pd.DataFrame, summary: pd.DataFrame, figure_dir) -> list[str]:
         return importlib.import_module(self.figure_module).plot(rows, summary, figure_dir)

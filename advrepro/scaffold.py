@@ -17,10 +17,6 @@ from advrepro.errors import UserError
 NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 # Lines the scaffold inserts before (each file keeps its line, so the next `advrepro new` finds it again).
 MARKERS = {
-    "advrepro/experiments/__init__.py": (
-        "        # advrepro new: imports above\n",
-        "        # advrepro new: modules above\n",
-    ),
     "tests/helpers.py": ("# advrepro new: builders above\n", "    # advrepro new: cases above\n"),
 }
 
@@ -44,12 +40,32 @@ grids:               # [inferred] the swept values
     - {d: [3, 10, 100, 1000, 10000]}
 """)
 
-EXPERIMENT = Template('''"""$title.
+PACKAGE = Template('''"""$title.
 
 docs/protocols.md (its section for $name). Scaffolded by `advrepro new $name`: a random linear classifier f(x) = w·x,
 w ~ N(0, I), and points x uniform on the √d-sphere; the distance to the boundary |w·x|/‖w‖ = √d·|u₁| (u uniform on
 the unit sphere) has mean √d·Γ(d/2)/(√π·Γ((d+1)/2)), which tends to √(2/π). Replace with the paper's experiment.
 """
+
+from advrepro.experiment import Experiment
+from advrepro.experiments.$module.claims import claims
+from advrepro.experiments.$module.runner import COLUMNS, NAME, ${cls}Config, cost_model, run
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="$title",
+    reproduces="(the paper and its figure)",
+    figures=(f"{NAME}_distance",),
+    config_class=${cls}Config,
+    run=run,
+    claims=claims,
+    figure_module=f"{__name__}.figure",
+    cost_model=cost_model,
+    columns=COLUMNS,
+)
+''')
+
+RUNNER = Template('''"""$name: the config and the runner (torch); the paper and the protocol are in the package docstring."""
 
 import dataclasses
 import math
@@ -58,16 +74,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.claims import Band, claim
 from advrepro.config import CommonConfig, require_positive
 from advrepro.device import resolve_dtype
-from advrepro.experiment import Experiment
 from advrepro.nets import sphere
 from advrepro.seeding import generator
-from advrepro.stats import statistic_estimate
 
 NAME = "$name"
-TOLERANCE = 0.05  # ours: relative, on the mean distance
 
 
 @dataclasses.dataclass
@@ -106,6 +118,22 @@ def run(cfg: ${cls}Config, device: torch.device) -> pd.DataFrame:
     return pd.DataFrame({"d": cfg.d, "run": np.arange(cfg.runs), "distance": distance.cpu().numpy()})
 
 
+def cost_model(c: dict) -> float:
+    """Cost model for estimates: one pass over the points."""
+    return c["runs"] * c["n"] * c["d"]
+''')
+
+CLAIMS = Template('''"""$name: the claims (pandas): which rows each claim rests on, and the paper\'s predictions against them."""
+
+import pandas as pd
+
+from advrepro.claims import Band, claim
+from advrepro.experiments.$module.runner import NAME, mean_distance
+from advrepro.stats import statistic_estimate
+
+TOLERANCE = 0.05  # ours: relative, on the mean distance
+
+
 def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """Per d: the mean distance against its closed form for that d."""
     out = []
@@ -124,25 +152,6 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
             )
         )
     return out
-
-
-def cost_model(c: dict) -> float:
-    """Cost model for estimates: one pass over the points."""
-    return c["runs"] * c["n"] * c["d"]
-
-
-EXPERIMENT = Experiment(
-    name=NAME,
-    title="$title",
-    reproduces="(the paper and its figure)",
-    figures=(f"{NAME}_distance",),
-    config_class=${cls}Config,
-    run=run,
-    claims=claims,
-    figure_module="advrepro.figures.$module",
-    cost_model=cost_model,
-    columns=COLUMNS,
-)
 ''')
 
 FIGURE = Template('''"""Figure of $name: the mean distance to the boundary against d, with its closed form."""
@@ -152,8 +161,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.$module import NAME, mean_distance
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.$module.runner import NAME, mean_distance
+from advrepro.plotting import inferred_note, panels, save, settings
 
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
@@ -183,7 +192,7 @@ import math
 import pytest
 import torch
 
-from advrepro.experiments.$module import ${cls}Config, mean_distance, run
+from advrepro.experiments.$module.runner import ${cls}Config, mean_distance, run
 
 
 def test_the_closed_form_is_the_large_d_limit_and_exact_at_d_2():
@@ -204,7 +213,7 @@ def test_cli_smoke_run(cli, tmp_path):
 
 BUILDER = Template('''def ${module}_rows(factor=1.0, runs=5):
     """$name's runs at d ∈ {10, 100} whose mean distance is `factor` times its closed form."""
-    from advrepro.experiments.$module import mean_distance
+    from advrepro.experiments.$module.runner import mean_distance
 
     rng = np.random.default_rng(7)
     frames = [
@@ -228,24 +237,27 @@ CASE = Template("""    "$name": (${module}_rows, {"mean-distance-": ({"factor": 
 
 
 def scaffold(name: str, title: str, root: Path | None = None) -> list[Path]:
-    """Write the new experiment's files under the checkout `root` and register it; the paths written or changed."""
+    """Write the new experiment's package, config and tests under the checkout `root` (the registry finds the
+    package) and its two-way claim cases in tests/helpers.py; the paths written or changed."""
     if not NAME_RULE.match(name):
         raise UserError(f"experiment name '{name}' must be lowercase words joined by '-', e.g. frei-clusters")
     root = root or config_dir().parent
     module = name.replace("-", "_")
     cls = "".join(part.capitalize() for part in name.split("-"))
     fields = {"name": name, "module": module, "cls": cls, "title": title or name}
+    package = root / "advrepro" / "experiments" / module
     files = {
         root / "configs" / f"{name}.yaml": CONFIG,
-        root / "advrepro" / "experiments" / f"{module}.py": EXPERIMENT,
-        root / "advrepro" / "figures" / f"{module}.py": FIGURE,
+        package / "__init__.py": PACKAGE,
+        package / "runner.py": RUNNER,
+        package / "claims.py": CLAIMS,
+        package / "figure.py": FIGURE,
         root / "tests" / f"test_{module}.py": TEST,
     }
     taken = [str(path.relative_to(root)) for path in files if path.exists()]
     if taken:
         raise UserError(f"experiment '{name}' exists already: {', '.join(taken)}")
     insertions = {
-        "advrepro/experiments/__init__.py": (f"        {module},\n", f"        {module},\n"),
         "tests/helpers.py": (BUILDER.substitute(fields), CASE.substitute(fields)),
     }
     texts = {}
@@ -258,6 +270,7 @@ def scaffold(name: str, title: str, root: Path | None = None) -> list[Path]:
                 )
             text = text.replace(marker, line + marker)
         texts[root / relative] = text
+    package.mkdir(exist_ok=True)
     for path, template in files.items():
         path.write_text(template.substitute(fields))
     for path, text in texts.items():

@@ -20,12 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.experiments.cluster_robustness import (
-    PUBLISHED_CODE_CURVE,
-    PUBLISHED_CODE_SETTING,
-    ClusterConfig,
-    run,
-)
+from advrepro.experiments.cluster_robustness.claims import PUBLISHED_CODE_CURVE, PUBLISHED_CODE_SETTING
+from advrepro.experiments.cluster_robustness.runner import ClusterConfig, run
 
 EXP_NAME = "advrepro_reference"
 

@@ -225,7 +225,7 @@ def schmidt_rows(
     """Robust error curves crossing 1% at the model's n* (`expected_needed`, σ = 0.6·d^¼) when follow_model, else
     at n* = 2000·ε^eps_exp·(d/1e6)^d_exp; standard error `one_sample` at n = 1; a Bernoulli block whose thresholded
     and linear robust errors at n = 1 are as given."""
-    from advrepro.experiments.schmidt_models import expected_needed
+    from advrepro.experiments.schmidt_models.claims import expected_needed
 
     rng = np.random.default_rng(3)
     ns = np.unique(np.round(np.geomspace(1, 5000, 40)).astype(int))
@@ -325,7 +325,7 @@ def zhu_rows(
     """After training: P/ε ∝ width^width_slope · e^(depth_slope·L) per init (all trained). At initialisation: He's
     derived value times init_factor·width^init_width_slope·e^(init_depth·L), LeCun and NTK its exact rescalings
     (times 1 + rescaling_error), one shared noise draw per network as with the same random draws."""
-    from advrepro.experiments.zhu_stability import init_value
+    from advrepro.experiments.zhu_stability.claims import init_value
 
     rng = np.random.default_rng(5)
     frames = []
@@ -429,7 +429,7 @@ def cluster_rows(relu=1.0, prelu=1.0, separation=0.707, distance=0.05, trained=1
     down through 1/2 at relu·1/√k and prelu·√2/2 (PGD from δ = 0 alone: 1.4 times later); noise-panel cells; and
     cells at the published code's setting whose PGD crossing is the published runs' mean + code_shift. `trained` of
     the runs reach clean accuracy, the others hold a constant predictor's 0.6."""
-    from advrepro.experiments.cluster_robustness import (
+    from advrepro.experiments.cluster_robustness.claims import (
         PUBLISHED_CODE_CURVE,
         PUBLISHED_CODE_SETTING,
         crossings,

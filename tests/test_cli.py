@@ -241,3 +241,26 @@ def test_bench_on_cuda_without_a_gpu_is_one_line_and_exit_2(cli, tmp_path):
     result = cli("bench", "--device", "cuda", "--quick", "--results-dir", str(tmp_path))
     assert result.exit_code == 2 and "no CUDA GPU is available" in result.stderr
     assert "Traceback" not in result.stderr and not any(tmp_path.iterdir())
+
+
+def test_figures_are_redrawn_when_any_module_they_depend_on_changes(cli, results, tmp_path, monkeypatch):
+    from advrepro import sources
+
+    files = sources.sources(get("random-net").package)
+    names = {p.relative_to(Path(__file__).resolve().parent.parent).as_posix() for p in files}
+    package = {
+        f"advrepro/experiments/random_net/{f}" for f in ("__init__.py", "runner.py", "claims.py", "figure.py")
+    }
+    assert package | {"advrepro/stats.py", "advrepro/plotting.py", "advrepro/claims.py"} <= names
+    other_packages = [n for n in names if n.count("/") == 3 and n.startswith("advrepro/experiments/")]
+    assert sorted(other_packages) == sorted(package)  # no other experiment's code
+    shared = tmp_path / "stats.py"  # stands for a shared module the figure code imports
+    shared.write_text("# version 1\n")
+    monkeypatch.setattr(sources, "sources", lambda package: [*files, shared])
+    args = ("run", "random-net", *SMOKE, f"results_dir={results}")
+    figure = results / "figures" / "random-net_eta_vs_width.png"
+    assert cli(*args).exit_code == 0
+    drawn = figure.stat().st_mtime_ns
+    assert cli(*args).exit_code == 0 and figure.stat().st_mtime_ns == drawn  # nothing changed: not redrawn
+    shared.write_text("# version 2\n")
+    assert cli(*args).exit_code == 0 and figure.stat().st_mtime_ns != drawn

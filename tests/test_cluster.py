@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from advrepro.attacks import l2_normalize
-from advrepro.experiments import cluster_robustness as cluster
-from advrepro.experiments.cluster_robustness import (
+from advrepro.experiments.cluster_robustness import runner
+from advrepro.experiments.cluster_robustness.runner import (
     ClusterConfig,
     broken_by,
     half_separation,
@@ -208,7 +208,7 @@ def test_rows_do_not_depend_on_how_the_radii_are_chunked(monkeypatch):
     }
     nets = train(cfg, *data["train"][:2], (cfg.p,) * cfg.runs)
     whole = robust_accuracy(cfg, nets, data)
-    monkeypatch.setattr(cluster, "radius_chunk", lambda cfg: 2)
+    monkeypatch.setattr(runner, "radius_chunk", lambda cfg: 2)
     assert robust_accuracy(cfg, nets, data) == whole  # the same floats, bit for bit
 
 

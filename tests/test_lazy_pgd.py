@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from advrepro.attacks import clip_box, l2_normalize, pgd_l2, project_l2_ball
-from advrepro.experiments.lazy_pgd import LazyPGDConfig, attack, should_stop
+from advrepro.experiments.lazy_pgd.runner import LazyPGDConfig, attack, should_stop
 from advrepro.lazy import init_lazy_nets, logistic_loss
 from advrepro.nets import sphere
 from advrepro.seeding import generator
@@ -136,7 +136,7 @@ def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
 
 
 def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_results(mnist_data_dir):
-    from advrepro.experiments.lazy_pgd import run, run_batch
+    from advrepro.experiments.lazy_pgd.runner import run, run_batch
 
     base = dict(
         d=25,
@@ -161,7 +161,7 @@ def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_resu
 def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(project):
     """Two minibatches, written out by hand: Algorithm 1 attacks each batch with the current weights and projects
     after every step; advtrain.py attacks every example with the epoch's starting weights and projects once."""
-    from advrepro.experiments.lazy_pgd import EPOCHS, PerModel
+    from advrepro.experiments.lazy_pgd.runner import EPOCHS, PerModel
     from advrepro.lazy import sgd_step
 
     cfg = LazyPGDConfig(

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from advrepro.experiments.lazy_sgd import LazySGDConfig, flip_steps, measure, per_run_means, train
+from advrepro.experiments.lazy_sgd.claims import per_run_means
+from advrepro.experiments.lazy_sgd.runner import LazySGDConfig, flip_steps, measure, train
 from advrepro.lazy import init_lazy_nets, logistic_loss, sgd_step
 from advrepro.nets import sphere
 from advrepro.seeding import generator

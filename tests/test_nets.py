@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from advrepro.experiments.random_net import RandomNetConfig, sample_networks
+from advrepro.experiments.random_net.runner import RandomNetConfig, sample_networks
 from advrepro.nets import ACTIVATIONS, Net, sphere
 from advrepro.seeding import generator
 from advrepro.theory import gaussian_moments

@@ -1,5 +1,6 @@
-"""`advrepro new NAME` writes an experiment that runs and passes the generic tests as created: checked in a copy of
-the checkout, where the generated files and registrations are the only change."""
+"""`advrepro new NAME` writes an experiment package that runs and passes the generic tests as created: checked in a
+copy of the checkout, where the generated files and its claim cases are the only change (the registry finds the
+package)."""
 
 import os
 import shutil
@@ -27,11 +28,12 @@ def checkout_copy(tmp_path: Path) -> Path:
 def test_a_new_experiment_passes_the_generic_tests_as_created(tmp_path):
     root = checkout_copy(tmp_path)
     written = scaffold("toy-margin", "A toy margin", root)
-    assert {p.name for p in written} >= {
-        "toy-margin.yaml",
-        "toy_margin.py",
-        "test_toy_margin.py",
-        "helpers.py",
+    package = root / "advrepro" / "experiments" / "toy_margin"
+    assert set(written) == {
+        root / "configs" / "toy-margin.yaml",
+        *(package / f for f in ("__init__.py", "runner.py", "claims.py", "figure.py")),
+        root / "tests" / "test_toy_margin.py",
+        root / "tests" / "helpers.py",
     }
     env = {**os.environ, "PYTHONPATH": str(root), "ADVREPRO_CONFIG_DIR": str(root / "configs")}
     tests = ["tests/test_every_experiment.py", "tests/test_claims.py", "tests/test_defaults.py"]

@@ -8,16 +8,18 @@ import pandas as pd
 import pytest
 import torch
 
-from advrepro.experiments.schmidt_models import (
+from advrepro.experiments.schmidt_models.claims import (
+    expected_needed,
+    expected_robust_error,
+    sample_complexity,
+)
+from advrepro.experiments.schmidt_models.runner import (
     SchmidtConfig,
     bernoulli_errors,
     bernoulli_statistics,
-    expected_needed,
-    expected_robust_error,
     gaussian_errors,
     gaussian_statistics,
     run,
-    sample_complexity,
     sum_abs_shifted,
 )
 from tests.helpers import outputs_of

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from advrepro.experiments.vardi_universal import (
+from advrepro.experiments.vardi_universal.runner import (
     VardiConfig,
     log_mean_loss,
     run,

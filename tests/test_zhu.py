@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from advrepro.experiments.zhu_stability import (
+from advrepro.experiments.zhu_stability.runner import (
     ZhuConfig,
     ball_abs_moment,
     init_networks,
@@ -95,7 +95,7 @@ def test_zhu_smoke_figure_and_claims_and_a_bad_depth(smoke_runs, cli, results):
 
 
 def test_a_trained_cell_with_fewer_than_three_trained_networks_supports_no_trend():
-    from advrepro.experiments.zhu_stability import claims
+    from advrepro.experiments.zhu_stability.claims import claims
     from tests.helpers import zhu_rows
 
     rows, summary = zhu_rows(networks=3)

@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.schmidt_models import NAME, TARGET, needed
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.schmidt_models.claims import TARGET, needed
+from advrepro.experiments.schmidt_models.runner import NAME
+from advrepro.plotting import inferred_note, panels, save, settings
 
 SETTINGS = ["sigma_scale", "tau_scale", "draws", "n_points", "seed"]
 

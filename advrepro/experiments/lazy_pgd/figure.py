@@ -7,8 +7,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from advrepro.claims import MIN_ACCURACY
-from advrepro.experiments.lazy_pgd import (
-    NAME,
+from advrepro.experiments.lazy_pgd.claims import (
     PANELS,
     Panel,
     crossing_points,
@@ -16,7 +15,8 @@ from advrepro.experiments.lazy_pgd import (
     panel_grid,
     panel_rows,
 )
-from advrepro.figures import departures_note, inferred_note, panels, save, settings
+from advrepro.experiments.lazy_pgd.runner import NAME
+from advrepro.plotting import departures_note, inferred_note, panels, save, settings
 
 LABELS = {
     "d": "input dimension d",

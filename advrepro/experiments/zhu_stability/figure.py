@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from advrepro.claims import MIN_ACCURACY
-from advrepro.experiments.zhu_stability import NAME, usable
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.zhu_stability.claims import usable
+from advrepro.experiments.zhu_stability.runner import NAME
+from advrepro.plotting import inferred_note, panels, save, settings
 
 SETTINGS = ["p", "networks", "n_inputs", "lr", "batch_size", "epochs", "train_subset", "alpha", "seed"]
 LAZY_INITS = ["lecun", "he", "ntk"]

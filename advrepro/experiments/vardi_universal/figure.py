@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.vardi_universal import NAME, fixed_panels
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.vardi_universal.claims import fixed_panels
+from advrepro.experiments.vardi_universal.runner import NAME
+from advrepro.plotting import inferred_note, panels, save, settings
 from advrepro.stats import groups_of, resampled_means
 
 TITLES = {

@@ -7,15 +7,14 @@ import numpy as np
 import pandas as pd
 
 from advrepro.claims import MIN_ACCURACY
-from advrepro.experiments.cluster_robustness import (
-    ATTACKS,
-    NAME,
+from advrepro.experiments.cluster_robustness.claims import (
     crossings,
     ideal_radius,
     robustness_cells,
     trained_runs,
 )
-from advrepro.figures import departures_note, inferred_note, panels, save, settings
+from advrepro.experiments.cluster_robustness.runner import ATTACKS, NAME
+from advrepro.plotting import departures_note, inferred_note, panels, save, settings
 
 KEYS = [
     "d",

@@ -6,10 +6,9 @@ import numpy as np
 import pandas as pd
 
 from advrepro.claims import MIN_ACCURACY
-from advrepro.experiments.lazy_sgd import (
+from advrepro.experiments.lazy_sgd.claims import (
     FIGURES,
     METRICS,
-    NAME,
     c0_evidence,
     evidence_rows,
     models,
@@ -17,8 +16,9 @@ from advrepro.experiments.lazy_sgd import (
     per_run_means,
     trained_only,
 )
-from advrepro.figures import inferred_note, save, settings
-from advrepro.figures import panels as panels_of
+from advrepro.experiments.lazy_sgd.runner import NAME
+from advrepro.plotting import inferred_note, save, settings
+from advrepro.plotting import panels as panels_of
 
 SETTINGS = [
     "runs",

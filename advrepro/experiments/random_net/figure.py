@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.figures import inferred_note, median_band, panels, save, settings
+from advrepro.plotting import inferred_note, median_band, panels, save, settings
 
 NAME = "random-net"
 

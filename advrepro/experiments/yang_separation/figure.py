@@ -5,8 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advrepro.experiments.yang_separation import LAZY_PGD_EPS, NAME, PUBLISHED
-from advrepro.figures import inferred_note, panels, save, settings
+from advrepro.experiments.yang_separation.claims import LAZY_PGD_EPS, PUBLISHED
+from advrepro.experiments.yang_separation.runner import NAME
+from advrepro.plotting import inferred_note, panels, save, settings
 
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
