@@ -4,7 +4,9 @@ Typer owns argv and hands the override strings to Hydra's compose API (hydra #40
 nest inside Click). Sweeps are expanded here (hydra #2673), or handed to a Hydra launcher (`advrepro.planning`, `advrepro.execution`, `advrepro.launching`).
 """
 
+import copy
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Iterable
@@ -76,7 +78,31 @@ def hydra_configs(job_name: str):
 
 
 def compose(experiment: str, overrides: Iterable[str] = (), with_hydra: bool = False) -> DictConfig:
-    """The experiment's config with `overrides` applied; any composition error becomes a UserError."""
+    """The experiment's config with `overrides` applied; any composition error becomes a UserError.
+
+    Hydra's compose takes about 0.1 s and a plan asks for the same compositions again and again (every figure's
+    caption, every sweep combination, `run all`), so each (state of the config files, experiment, overrides) is
+    composed once per process and every call gets its own copy."""
+    if with_hydra:
+        return _composed(experiment, tuple(overrides), True)
+    return copy.deepcopy(_cached_composed(_config_files_state(), experiment, tuple(overrides)))
+
+
+def _config_files_state() -> tuple:
+    """The config directory and each YAML file's path, size and modification time: a change to any makes a new key."""
+    directory = config_dir()
+    return (
+        str(directory),
+        *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(directory.rglob("*.yaml"))),
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_composed(state: tuple, experiment: str, overrides: tuple[str, ...]) -> DictConfig:
+    return _composed(experiment, overrides, False)
+
+
+def _composed(experiment: str, overrides: tuple[str, ...], with_hydra: bool) -> DictConfig:
     try:
         with hydra_configs(experiment):
             return hydra_compose(

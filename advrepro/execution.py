@@ -20,7 +20,7 @@ from advrepro.config import (
 )
 from advrepro.device import resolve_device
 from advrepro.experiment import Experiment
-from advrepro.experiments import get
+from advrepro.experiments import EXPERIMENTS, get
 from advrepro.launching import job_overrides, launch_with_hydra
 from advrepro.planning import Cell, Plan, batches, build_config
 from advrepro.provenance import device_description, git_commit, package_versions
@@ -137,7 +137,7 @@ def execute(request: Plan, force: bool = False) -> dict:
                 progress.update(len(group))
     rows, summary = aggregate(experiment, cells, request.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
-    store.update_claims(request.outputs, experiment.name, claims)
+    store.update_claims(request.outputs, experiment.name, claims, order=list(EXPERIMENTS))
     return {
         "experiment": experiment.name,
         "cells": len(cells),

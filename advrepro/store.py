@@ -131,15 +131,20 @@ def read_claims(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame) -> Path:
+def update_claims(results_dir: str | Path, experiment: str, claims: pd.DataFrame, order: list[str]) -> Path:
     """Replace this experiment's rows of claims.csv, keep the others' (unless written with other columns, by an
-    older version: those are dropped, and rewritten when their experiment runs)."""
+    older version: those are dropped, and rewritten when their experiment runs). Experiments appear in `order`
+    (the registry's), so the file does not depend on the order the commands ran in."""
     path = Path(results_dir) / "claims.csv"
     old = read_claims(path) if path.is_file() else pd.DataFrame(columns=claims.columns)
     if list(old.columns) != list(claims.columns):
         old = pd.DataFrame(columns=claims.columns)
     merged = pd.concat([old[old["experiment"] != experiment], claims], ignore_index=True)
-    atomic_write_csv(path, merged)
+    rank = {name: i for i, name in enumerate(order)}
+    merged = merged.sort_values(
+        "experiment", key=lambda names: names.map(rank).fillna(len(rank)), kind="stable"
+    )
+    atomic_write_csv(path, merged.reset_index(drop=True))
     return path
 
 

