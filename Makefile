@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # On a GPU box: every experiment at scale=smoke on CUDA against the CPU (tests/test_gpu.py).
 test-gpu: $(STAMP)
-	$(BIN)/python -m pytest -m gpu
+	$(BIN)/python -m pytest -m gpu -n 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check advrepro tests scripts

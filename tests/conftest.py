@@ -103,3 +103,20 @@ def mnist_images(mnist_data_dir):
 
     data = load_mnist(mnist_data_dir, download=False)
     return data["train_x"].reshape(len(data["train_x"]), -1), data["train_y"]
+
+
+def pytest_configure(config):
+    """With pytest-xdist, each worker computes on one CPU thread, and so do the processes it starts: workers of
+    several threads each on few cores spend their time in each other's OpenMP spin-waits. Set before torch loads."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        # read when torch loads OpenMP: a test that asks for more threads gets ones that do not spin
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests (subprocesses) first, so that with pytest-xdist they do not start last and leave a worker idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

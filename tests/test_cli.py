@@ -56,6 +56,7 @@ def test_resume_skips_complete_cells_and_force_recomputes(cli, results):
         "width=50",
         "activation=relu",
         "depth=1",
+        "--no-plot",
     )
     assert cli(*args).exit_code == 0
     (cell,) = cell_dirs(results)
@@ -80,7 +81,8 @@ def test_unchanged_rerun_keeps_aggregates_and_figures_and_a_change_redoes_them(c
     assert cli(*args).exit_code == 0
     assert figure.is_file() and len(pd.read_csv(aggregate)) == 8 * 4 * 8 + 2 * 4 * 8
     before = aggregate.read_bytes()
-    assert cli(*args, "seed=1").exit_code == 0  # another set of cells (the seed keeps the preset grids)
+    # another set of cells (the seed keeps the preset grids)
+    assert cli(*args, "seed=1", "--no-plot").exit_code == 0
     assert aggregate.read_bytes() != before and len(pd.read_csv(aggregate)) == 8 * 4 * 8 + 2 * 4 * 8
 
 
@@ -94,6 +96,7 @@ def test_interrupted_or_corrupted_cell_is_not_taken_as_complete(cli, results, mo
         "width=50",
         "activation=relu",
         "depth=1",
+        "--no-plot",
     )
     experiment = get("random-net")
 
