@@ -151,7 +151,7 @@ def check(experiment: str, id: str, **fields) -> dict:
 
 def _row(experiment, id, kind, statement, prediction, source, tolerance, estimate, outcome, reason) -> dict:
     assert outcome in VERDICTS and kind in KINDS
-    number = lambda v: float(f"{v:.4g}") if estimate is not None and math.isfinite(v) else math.nan  # noqa: E731
+    number = lambda v: float(f"{v:.4g}") if estimate is not None and math.isfinite(v) else math.nan
     return {
         "experiment": experiment,
         "id": id,

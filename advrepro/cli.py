@@ -157,28 +157,28 @@ def run(
     with user_errors():
         with deferred_interrupts():
             if experiment == "all":
-                requests = split_for_all(list(EXPERIMENTS.values()), overrides or [])
+                overrides_of = split_for_all(list(EXPERIMENTS.values()), overrides or [])
             else:
-                requests = {get(experiment).name: overrides or []}
-            plans = [plan(get(name), own, multirun) for name, own in requests.items()]
+                overrides_of = {get(experiment).name: overrides or []}
+            plans = [plan(get(name), own, multirun) for name, own in overrides_of.items()]
         if dry_run:
-            for request in plans:
-                typer.echo(describe_plan(request))
+            for planned in plans:
+                typer.echo(describe_plan(planned))
             return
-        for request in plans:
-            exp = request.experiment
-            summary = execute(request, force)
+        for planned in plans:
+            exp = planned.experiment
+            outcome = execute(planned, force)
             typer.echo(
-                f"{exp.name}: {summary['cells']} cells ({summary['computed']} computed) in "
-                f"{summary['seconds']:.1f} s -> {summary['outputs']}/{exp.name}.csv"
+                f"{exp.name}: {outcome['cells']} cells ({outcome['computed']} computed) in "
+                f"{outcome['seconds']:.1f} s -> {outcome['outputs']}/{exp.name}.csv"
             )
             if plot:
-                for path in draw(exp.name, summary["outputs"]):
+                for path in draw(exp.name, outcome["outputs"]):
                     if path.endswith(".png"):
                         typer.echo(f"  figure: {path}")
-            if len(summary["claims"]):
+            if len(outcome["claims"]):
                 typer.echo(
-                    summary["claims"][["id", "measured", "ci_low", "ci_high", "verdict"]].to_string(
+                    outcome["claims"][["id", "measured", "ci_low", "ci_high", "verdict"]].to_string(
                         index=False
                     )
                 )
@@ -233,12 +233,12 @@ def config(
                 ("override", "set on the command line") if key in parsed.keys else tags.get(key, ("", ""))
             )
             typer.echo(f"{key + ':':<14} {value!s:<10} # [{tag}] {note}")
-        request = plan(exp, overrides or [], multirun=True)
-        cells = request.cells
+        planned = plan(exp, overrides or [], multirun=True)
+        cells = planned.cells
         cost = cost_message(exp, cells, plain["results_dir"])
-        which = f"the preset grids of scale={request.scale}" if request.preset else "the keys given"
+        which = f"the preset grids of scale={planned.scale}" if planned.preset else "the keys given"
         typer.echo(
-            f"# this command runs {len(cells)} cells ({which}), {cost}; scale={request.scale}'s grids:"
+            f"# this command runs {len(cells)} cells ({which}), {cost}; scale={planned.scale}'s grids:"
         )
         for grid in plain["grids"][plain["scale"]]:
             typer.echo("  - " + ", ".join(f"{k}: {v}" for k, v in grid.items()))

@@ -110,22 +110,22 @@ def aggregate(experiment: Experiment, cells: list[Cell], outputs: Path) -> tuple
     return rows, summary
 
 
-def execute(request: Plan, force: bool = False) -> dict:
+def execute(planned: Plan, force: bool = False) -> dict:
     """Compute the missing cells (batch groups together), aggregate, update claims.csv in the plan's outputs."""
-    experiment, cells = request.experiment, request.cells
+    experiment, cells = planned.experiment, planned.cells
     todo = [
         c
         for c in cells
         if force
-        or store.cell_status(store.cell_dir(request.results_dir, experiment.name, c.digest)) != "complete"
+        or store.cell_status(store.cell_dir(planned.results_dir, experiment.name, c.digest)) != "complete"
     ]
-    store.mark_results_dir(request.results_dir, request.scale, request.preset)
+    store.mark_results_dir(planned.results_dir, planned.scale, planned.preset)
     clock = time.perf_counter()
     groups = batches(experiment, todo)
-    if request.launcher is not None:
+    if planned.launcher is not None:
         if todo:
             jobs = [job_overrides(experiment, g) for g in groups]
-            launch_with_hydra(experiment, request.parsed.hydra, jobs, partial(execute_job, force=force))
+            launch_with_hydra(experiment, planned.parsed.hydra, jobs, partial(execute_job, force=force))
     else:
         show = None if cells[0].plain["progress"] else True
         with (
@@ -135,14 +135,14 @@ def execute(request: Plan, force: bool = False) -> dict:
             for group in groups:
                 execute_cells([cell.plain for cell in group], force)
                 progress.update(len(group))
-    rows, summary = aggregate(experiment, cells, request.outputs)
+    rows, summary = aggregate(experiment, cells, planned.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
-    store.update_claims(request.outputs, experiment.name, claims, order=list(EXPERIMENTS))
+    store.update_claims(planned.outputs, experiment.name, claims, order=list(EXPERIMENTS))
     return {
         "experiment": experiment.name,
         "cells": len(cells),
         "computed": len(todo),
-        "outputs": request.outputs,
+        "outputs": planned.outputs,
         "seconds": time.perf_counter() - clock,
         "claims": claims,
     }

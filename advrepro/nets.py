@@ -86,7 +86,7 @@ class Net:
 
     def select(self, index: Tensor) -> "Net":
         """The networks `index` of the batch."""
-        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        pick = lambda t: None if t is None else t[index]
         biases = None if self.biases is None else [pick(b) for b in self.biases]
         return Net(
             [w[index] for w in self.weights],

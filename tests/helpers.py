@@ -405,11 +405,11 @@ def smoke_cells(
 
     from advrepro import execution, planning, store
 
-    request = smoke_plan(experiment, results, data_dir, device, chunk_mb)
+    planned = smoke_plan(experiment, results, data_dir, device, chunk_mb)
     groups = (
-        [[cell] for cell in request.cells]
+        [[cell] for cell in planned.cells]
         if one_cell_at_a_time
-        else planning.batches(request.experiment, request.cells)
+        else planning.batches(planned.experiment, planned.cells)
     )
     previous = torch.get_num_threads()
     torch.set_num_threads(threads or previous)
@@ -420,7 +420,7 @@ def smoke_cells(
         torch.set_num_threads(previous)
     return {
         cell.digest: (store.cell_dir(results, experiment, cell.digest) / "rows.csv").read_bytes()
-        for cell in request.cells
+        for cell in planned.cells
     }
 
 

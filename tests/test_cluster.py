@@ -92,7 +92,7 @@ def test_ideal_classifier_gradient_matches_autograd_and_the_network_form(p):
 
 def flip_radius(ideal: IdealClassifier, x: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Smallest t with y·F(x + t·u) ≤ 0 along each ray, by a fine scan then bisection (inf if none up to 3)."""
-    margin = lambda z, labels: labels * ideal.forward_and_gradient(z)[0]  # noqa: E731
+    margin = lambda z, labels: labels * ideal.forward_and_gradient(z)[0]
     t = torch.linspace(0, 3.0, 3001, dtype=F64)
     flipped = margin(x[None] + t[:, None, None] * u[None], y) <= 0  # (T, N)
     first = torch.where(flipped.any(0), flipped.to(torch.int8).argmax(0), -1)

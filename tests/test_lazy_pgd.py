@@ -173,7 +173,7 @@ def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(proj
     order = torch.randperm(10, generator=g)[None]
     models = PerModel.of([cfg], torch.float64, "cpu")
     active = torch.ones(1, dtype=torch.bool)
-    fresh = lambda: init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)  # noqa: E731
+    fresh = lambda: init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)
     nets, by_hand = fresh(), fresh()
     EPOCHS[project](nets, x, y, order, cfg, models, active)
 

@@ -47,16 +47,16 @@ def test_every_readme_example_plans_the_cells_its_command_says(words):
     experiment, multirun = words[0], "-m" in words or "--multirun" in words
     overrides = [w for w in words[1:] if not w.startswith("-")]
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
-    requests = (
+    overrides_of = (
         split_for_all([get(n) for n in names], overrides) if experiment == "all" else {experiment: overrides}
     )
-    for name, own in requests.items():
-        request = plan(get(name), own, multirun)
+    for name, own in overrides_of.items():
+        planned = plan(get(name), own, multirun)
         expected = expected_cells([name, *own, *(["-m"] if multirun else [])])
         if expected is None:
-            assert request.preset and request.cells
+            assert planned.preset and planned.cells
         else:
-            assert not request.preset and len(request.cells) == expected, (name, own)
+            assert not planned.preset and len(planned.cells) == expected, (name, own)
 
 
 def test_the_readme_has_examples_of_each_kind():

@@ -22,10 +22,10 @@ def _torchvision_sets(
 
     if dataset == "cifar10":
         url = datasets.CIFAR10.url
-        make = lambda split: datasets.CIFAR10(str(data_dir), train=split == "train", download=download)  # noqa: E731
+        make = lambda split: datasets.CIFAR10(str(data_dir), train=split == "train", download=download)
     else:
         url = datasets.SVHN.split_list["train"][0]
-        make = lambda split: datasets.SVHN(str(data_dir / "svhn"), split=split, download=download)  # noqa: E731
+        make = lambda split: datasets.SVHN(str(data_dir / "svhn"), split=split, download=download)
     host = urllib.parse.urlparse(url).hostname
     if download and not reachable(url):
         raise UserError(

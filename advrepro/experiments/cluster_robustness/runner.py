@@ -174,7 +174,7 @@ def broken_by(
     E = len(radii)
     X, Y, C = tiled(x, E), tiled(y, E), tiled(centre, E)
     eps = torch.as_tensor(radii, dtype=x.dtype, device=x.device).repeat_interleave(N)[None, :, None]
-    wrong = lambda delta: (Y * nets.forward(X + delta) <= 0).reshape(R, E, N)  # noqa: E731 (f = 0 is broken)
+    wrong = lambda delta: (Y * nets.forward(X + delta) <= 0).reshape(R, E, N)  # f = 0 is broken
 
     def ascent(z: Tensor) -> Tensor:
         return -Y[..., None] * nets.input_gradient(z, with_value=False)[1]
@@ -223,7 +223,7 @@ def robust_accuracy(cfg: ClusterConfig, nets: PReLUNets, data: dict) -> list[dic
     count = stacked_masks.sum(0)
     alone = {attack: mask & (count == 1) for attack, mask in broken.items()}
     broken["all"], alone["all"] = stacked_masks.any(0), torch.zeros_like(count, dtype=torch.bool)
-    share = lambda mask: mask.to(torch.float64).mean(-1).cpu().numpy()  # noqa: E731 (R, E)
+    share = lambda mask: mask.to(torch.float64).mean(-1).cpu().numpy()  # (R, E)
     rows = []
     for attack, mask in broken.items():
         robust, only = 1 - share(mask), share(alone[attack])

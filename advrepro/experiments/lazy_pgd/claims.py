@@ -134,7 +134,7 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
             int(grid["trials"].sum()),
         )
     if len(xs):
-        geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))  # noqa: E731
+        geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))
         stacked = np.stack([resampled[x] for x in xs], -1)
         level = Estimate.from_draws(
             float(geometric_level(np.array([found[x] for x in xs]))),

@@ -85,7 +85,7 @@ def versus_d_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
     widest = widest[widest["width"] == widest["width"].max()]
     means = per_run_means(widest, ["d"])
     setting = f"{fig}: {VARIANT_TEXT[normalized]}, width {frame['width'].max()}, C0={frame['C0'].iloc[0]:g}"
-    band = lambda exponent: Band.around(exponent, EXPONENT_TOLERANCE)  # noqa: E731
+    band = lambda exponent: Band.around(exponent, EXPONENT_TOLERANCE)
     tolerance = f"ours: ±{EXPONENT_TOLERANCE:g}"
     out = []
     for metric, (label, exponent) in METRICS.items():

@@ -133,7 +133,7 @@ def bernoulli_statistics(cfg: SchmidtConfig, ns: np.ndarray) -> dict[str, np.nda
 def bernoulli_errors(cfg: SchmidtConfig, stats: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(standard, robust) errors on the Bernoulli model: normal approximation of the margin over the d coordinates;
     thresholded inputs make the robust error the standard one for ε < 1 (and 1 beyond)."""
-    ndtr = lambda z: torch.special.ndtr(torch.from_numpy(z)).numpy()  # noqa: E731
+    ndtr = lambda z: torch.special.ndtr(torch.from_numpy(z)).numpy()
     tau = cfg.flip_bias
     mean, spread = 2 * tau * stats["sum"], np.sqrt((1 - 4 * tau**2) * stats["sq"])
     standard = ndtr(-mean / spread)

@@ -66,7 +66,7 @@ def init_params(cfg: VardiConfig, run: int, dtype) -> list[torch.Tensor]:
     if cfg.init == "pytorch":
         uniform = lambda shape, fan_in: (
             (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1) / math.sqrt(fan_in)
-        )  # noqa: E731
+        )
         return [uniform((k, d), d), uniform((k,), d), uniform((k,), k)]
     return [
         torch.randn(k, d, generator=g, dtype=dtype) / math.sqrt(d),
@@ -145,7 +145,7 @@ def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: to
     entries = segment_roots(knots, values, slopes, y)  # where y_i f enters (−∞, 0]: (runs, n, k+1)
     eta_i = entries.nan_to_num(math.inf).min(-1).values  # (runs, n)
     eta_star = eta_i.max(1).values  # inf when some sample never flips up to t_max
-    just_after = lambda t: t * (1 + 1e-9) + 1e-12  # noqa: E731
+    just_after = lambda t: t * (1 + 1e-9) + 1e-12
     at_star = piecewise_value(
         knots,
         values,
@@ -165,7 +165,7 @@ def universal_perturbation(net: Net, x: torch.Tensor, y: torch.Tensor, t_max: to
     )
     first = flipped_all.to(torch.int8).argmax(-1, keepdim=True)
     eta_all = torch.where(flipped_all.any(-1), candidates.gather(-1, first).squeeze(-1), math.inf)
-    nan_inf = lambda t: torch.where(torch.isinf(t), math.nan, t)  # noqa: E731
+    nan_inf = lambda t: torch.where(torch.isinf(t), math.nan, t)
     return {
         "u_norm": u.norm(dim=-1),
         "eta_star": nan_inf(eta_star),

@@ -141,7 +141,7 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         fixed = depths[len(depths) // 2] if depths else 0
         widths = sorted(all_rows["width"].unique())[-2:]
         frame = own[(own["depth"] == fixed) & own["width"].isin(widths)]
-        where, prediction, band = (
+        where, prediction, direction = (
             f"depth {fixed}, widths {', '.join(map(str, widths))}",
             "< 0: width helps",
             "down",
@@ -150,8 +150,8 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         fixed = all_rows["width"].max() if len(all_rows) else 0
         frame = own[own["width"] == fixed]
         where = f"width {fixed}"
-        band = DEPTH_TREND[init]
-        prediction = "< 0 per layer: depth helps" if band == "down" else "> 0 per layer: depth hurts"
+        direction = DEPTH_TREND[init]
+        prediction = "< 0 per layer: depth helps" if direction == "down" else "> 0 per layer: depth hurts"
     counts = frame.groupby(axis)["network"].nunique()
     thin = counts[counts < MIN_NETWORKS]
     frame = frame[~frame[axis].isin(thin.index)]
@@ -176,7 +176,7 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         statement=f"slope of log P/ε against {'log width' if axis == 'width' else 'depth'} ({init}, {regime}, {where})",
         prediction=prediction,
         source="[paper]",
-        **trend(-1 if band == "down" else 1),
+        **trend(-1 if direction == "down" else 1),
         estimate=estimate,
         reason="; ".join(notes),
         unmeasured=f"fewer than two {axis} values with usable networks",
