@@ -168,15 +168,20 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
     ]
 
 
-def c0_claim(rows: pd.DataFrame) -> dict:
-    """ε*·√d grows with C0 (docs §3): the log–log slope of the crossing ε* against R (∝ C0 at fixed m) at the
-    (d, m) with the most ball radii among cells that sweep ε, at the most common training budget."""
+def c0_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The C0 axis: among cells that sweep ε, the (d, m) with the most ball radii, at the most common training
+    budget (what crossing-C0 rests on and Fig. 4's C0 panel shows)."""
     sweeps_eps = rows.groupby(["d", "width", "radius"])["eps"].transform("nunique") >= 3
     frame = rows[sweeps_eps]
-    if len(frame):
-        frame = at_mode(
-            widest_axis(frame, "radius", ["d", "width"]), ["train_size", "pgd_steps", "max_epochs"]
-        )
+    if not len(frame):
+        return frame
+    return at_mode(widest_axis(frame, "radius", ["d", "width"]), ["train_size", "pgd_steps", "max_epochs"])
+
+
+def c0_claim(rows: pd.DataFrame) -> dict:
+    """ε*·√d grows with C0 (docs §3): the log–log slope of the crossing ε* against R (∝ C0 at fixed m) on the C0
+    axis (c0_rows)."""
+    frame = c0_rows(rows)
     estimate, notes = None, []
     if len(frame):
         grid, draws, note = panel_evidence(frame, C0_PANEL)

@@ -4,12 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.patches import Rectangle
 
 from advrepro.claims import MIN_ACCURACY
 from advrepro.experiments.lazy_pgd.claims import (
+    C0_PANEL,
     PANELS,
     Panel,
+    c0_rows,
     crossing_points,
     describe,
     panel_grid,
@@ -81,20 +84,33 @@ def heat(ax, frame: pd.DataFrame, panel: Panel):
 
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
+    candidates = {name: (PANELS[name], frame) for name, frame in panel_rows(rows).items()}
+    if rows["radius"].nunique() > 1:  # the C0 axis, when the cells have one
+        candidates["C0 axis"] = (C0_PANEL, c0_rows(rows))
     shown = {
-        name: frame
-        for name, frame in panel_rows(rows).items()
-        if frame[[PANELS[name].across, PANELS[name].threshold]].drop_duplicates().shape[0] > 1
+        name: (panel, frame)
+        for name, (panel, frame) in candidates.items()
+        if len(frame) and frame[[panel.across, panel.threshold]].drop_duplicates().shape[0] > 1
     }
     if not shown:
         return []
     fig, axes = panels(len(shown), width=4.8, height=3.8)
-    for ax, (name, frame) in zip(axes, shown.items(), strict=True):
-        panel = PANELS[name]
+    for ax, (name, (panel, frame)) in zip(axes, shown.items(), strict=True):
         mesh, xs = heat(ax, frame, panel)
-        ax.plot(
-            xs, 1 / np.sqrt(xs), "r-", lw=1.5, label=f"{panel.symbol} = 1/√{panel.scale} (the paper's line)"
-        )
+        if panel is C0_PANEL:  # the ball in the paper's units on top: C0 = R·√m
+            root_m = float(np.sqrt(frame["width"].iloc[0]))
+            top = ax.secondary_xaxis("top", functions=(lambda r, k=root_m: r * k, lambda c, k=root_m: c / k))
+            top.set_xlabel("C0 = R·√m", fontsize=8)
+            top.set_xticks(xs * root_m, labels=[f"{c:.2g}" for c in xs * root_m])
+            top.xaxis.set_minor_formatter(ticker.NullFormatter())
+        else:
+            ax.plot(
+                xs,
+                1 / np.sqrt(xs),
+                "r-",
+                lw=1.5,
+                label=f"{panel.symbol} = 1/√{panel.scale} (the paper's line)",
+            )
         grid = panel_grid(frame, panel)
         points = crossing_points(grid, panel, grid["robust"].to_numpy())
         ax.plot(
@@ -118,7 +134,14 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         bar.ax.axhline(level, color="r", lw=1)
     caption = (
         "Fig. 4: robust test accuracy (ℓ2 PGD, the training attack; step α = 2.5ε/pgd_steps unless pgd_step_size "
-        "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. Hatched "
+        "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. "
+        + (
+            "C0 axis [ours, docs §3]: ε against the ball's radius at one (d, m), the cells the crossing-C0 claim "
+            "rests on (ε*·√d grows with C0). "
+            if "C0 axis" in shown
+            else ""
+        )
+        + "Hatched "
         f"grey: not trained (clean test accuracy < {MIN_ACCURACY:g}, written in the cell): no robustness result and "
         f"no claim. Red ticks on the colour bar: a constant predictor ({constant:.3f} and {1 - constant:.3f}). "
         + settings(summary, SETTINGS)
