@@ -71,6 +71,12 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
     caption = (
         "Universal perturbation δ = η·Σ_i y_i x_i of trained two-layer ReLU networks: η = max over samples of the "
         "smallest η flipping that sample (the paper's number), exact along each ray. "
+        + (
+            "Where lr0 varies it is set per d (lr0·d = 10 on the cells inside the separation condition: a fixed "
+            "lr0 is a coarser step of the gradient flow the larger d is, docs §4). "
+            if summary["lr0"].nunique() > 1
+            else ""
+        )
         + settings(summary, ["runs", "loss", "loss_target", "lr0", "init", "batch_size", "dtype", "seed"])
         + ". "
         + inferred_note(NAME, ["d", "n", "width", "lr0", "init", "batch_size"])
