@@ -149,7 +149,10 @@ def test_interrupted_make_figures_reruns_to_the_same_csvs_and_figures(tmp_path, 
     `advrepro run all scale=smoke` of the smoke_runs fixture (in-process, its own MNIST directory)."""
     results = tmp_path / "results"
     process = make_figures(results)
-    time.sleep(random.Random(7).uniform(4.0, 12.0))  # mid-sweep: the smoke grids take about 30 s here
+    deadline = time.monotonic() + 120
+    while not any(results.rglob("meta.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first cell is written (however long the start took)
+    time.sleep(random.Random(7).uniform(0.0, 6.0))  # then somewhere in the sweep: it takes about 30 s here
     os.killpg(process.pid, signal.SIGINT)  # to make and everything below it, as Ctrl-C does
     process.communicate(timeout=300)
     assert process.returncode != 0, "make figures finished before the interrupt: the test interrupted nothing"
