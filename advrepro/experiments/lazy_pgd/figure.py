@@ -1,4 +1,5 @@
-"""Figure 4 of Wang, Ullah, Mianjy, Arora (NeurIPS 2022): robust test accuracy over (d, ε) and (width, R)."""
+"""Figure 4 of Wang, Ullah, Mianjy, Arora (NeurIPS 2022): robust test accuracy over (d, ε) and (width, R), and our C0
+axis (ε against R at one d and m)."""
 
 from pathlib import Path
 
