@@ -1,5 +1,6 @@
 """zhu-stability: the closed-form stability against sampling, the ball moment, the init table, κ, the CLI."""
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -104,3 +105,27 @@ def test_a_trained_cell_with_fewer_than_three_trained_networks_supports_no_trend
     table = pd.DataFrame(claims(rows, summary)).set_index("id")
     assert "width 256 (1 trained) left out" in table.loc["width-lecun-trained", "reason"]
     assert table.loc["width-lecun-trained", "verdict"] == "not measured"  # 1024 alone: no slope
+
+
+def test_each_network_stops_at_the_loss_target_as_if_trained_alone_for_its_epochs():
+    """The common endpoint: a network that reached loss_target no longer moves, so its weights are those of a fixed
+    run of its own epochs_run epochs; a target no network reaches trains every one for max_epochs."""
+    from advrepro.experiments.zhu_stability.runner import train, training_loss
+
+    g = generator(0, "data")
+    x = sphere(96, 9, 1.0, g, torch.float64)
+    y = torch.where(x[:, 0] > 0, 1.0, -1.0).to(torch.float64)
+    cfg = ZhuConfig(p=9, width=8, depth=3, init="he", networks=3, lr=0.5, batch_size=16, seed=2, progress=False)
+    start = init_networks(cfg, 3, torch.float64, "cpu")
+    free, _ = train(dataclasses.replace(cfg, loss_target=0, max_epochs=12), start, x, y)
+    target = float(training_loss(free, x, y).median())  # reached by some networks, not all, within the cap
+    stopped, epochs = train(dataclasses.replace(cfg, loss_target=target, max_epochs=12), start, x, y)
+    assert len(set(epochs.tolist())) > 1 and epochs.min() < 12
+    for k, run_epochs in enumerate(epochs.tolist()):
+        alone, _ = train(dataclasses.replace(cfg, loss_target=0, max_epochs=run_epochs), start, x, y)
+        for w, w_alone in zip([*stopped.weights, stopped.readout], [*alone.weights, alone.readout], strict=True):
+            torch.testing.assert_close(w[k], w_alone[k], rtol=0, atol=1e-12)
+        if run_epochs < 12:
+            assert training_loss(stopped, x, y)[k] <= target
+    _, capped = train(dataclasses.replace(cfg, loss_target=1e-12, max_epochs=4), start, x, y)
+    assert capped.tolist() == [4, 4, 4]

@@ -157,12 +157,21 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
     frame = frame[~frame[axis].isin(thin.index)]
     per_network = unit_means(frame, [axis], "network", ["p_over_eps"])
     estimate = slope_estimate(per_network, axis, "p_over_eps", "networks", log_x=axis == "width")
-    notes = [f"{left_out} untrained networks left out (test accuracy < {MIN_ACCURACY:g})"] if left_out else []
-    if regime == "trained" and len(frame):
+    notes = []
+    if regime == "trained" and len(all_rows):
+        target, cap = all_rows["loss_target"].iloc[0], all_rows["max_epochs"].iloc[0]
+        endpoint = f"mean training loss ≤ {target:g}" if target > 0 else f"a fixed {cap} epochs"
         notes.append(
-            f"trained for a fixed {frame['epochs'].iloc[0]} epochs of SGD on {frame['train_subset'].iloc[0] or 12_665} "
-            "images [ours, the budget], not to a common loss: a flat or reversed trend may be the budget's, not the "
-            "network's; a loss-target endpoint or scale=paper (20 epochs on every image, a GPU job) settles it"
+            f"trained to {endpoint} (cap {cap} epochs) on {all_rows['train_subset'].iloc[0] or 12_665} images [ours]; "
+            f"{left_out} of {len(all_rows)} networks left out (loss target missed or test accuracy < {MIN_ACCURACY:g})"
+        )
+    if len(frame) and frame[axis].nunique() > 1:
+        per_f = unit_means(
+            frame.assign(per_f=frame["p_over_eps"] / frame["f_abs"]), [axis], "network", ["per_f"]
+        )
+        beside = slope_estimate(per_f, axis, "per_f", "networks", log_x=axis == "width")
+        notes.append(
+            f"slope of log (P/ε ÷ E|f|) beside it: {beside.value:+.3f} [{beside.low:+.3f}, {beside.high:+.3f}]"
         )
     if len(thin):
         notes.append(
@@ -186,7 +195,7 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
 def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     """At initialisation, what ReLU homogeneity gives (init_claims); after training, the paper's trend table (width
     helps when over-parameterised; depth helps under LeCun, hurts under He and NTK); the lazy ratio κ."""
-    rows = with_cell_keys(rows, summary, ["p", "epochs", "train_subset"])
+    rows = with_cell_keys(rows, summary, ["p", "loss_target", "max_epochs", "train_subset"])
     out = init_claims(rows) + [
         trend_claim(rows, init, "trained", axis)
         for init in DEPTH_TREND

@@ -11,7 +11,18 @@ from advrepro.experiments.zhu_stability.claims import usable
 from advrepro.experiments.zhu_stability.runner import NAME
 from advrepro.plotting import inferred_note, panels, save, settings
 
-SETTINGS = ["p", "networks", "n_inputs", "lr", "batch_size", "epochs", "train_subset", "alpha", "seed"]
+SETTINGS = [
+    "p",
+    "networks",
+    "n_inputs",
+    "lr",
+    "batch_size",
+    "loss_target",
+    "max_epochs",
+    "train_subset",
+    "alpha",
+    "seed",
+]
 LAZY_INITS = ["lecun", "he", "ntk"]
 
 
@@ -34,12 +45,14 @@ def curve(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths = []
-    regimes = [r for r in ("init", "trained") if (rows["regime"] == r).any()]
+    rows = rows.assign(per_f=rows["p_over_eps"] / rows["f_abs"])
+    shown = [("init", "p_over_eps"), ("trained", "p_over_eps"), ("trained", "per_f")]
+    shown = [(r, m) for r, m in shown if (rows["regime"] == r).any()]
     inits = [i for i in LAZY_INITS if (rows["init"] == i).any()]
     p = int(summary["p"].iloc[0])
-    if regimes and inits and rows["width"].nunique() > 1:
-        fig, axes = panels(len(inits), width=3.6, height=3.0, rows=len(regimes))
-        for k, (regime, init) in enumerate((r, i) for r in regimes for i in inits):
+    if shown and inits and rows["width"].nunique() > 1:
+        fig, axes = panels(len(inits), width=3.6, height=3.0, rows=len(shown))
+        for k, ((regime, metric), init) in enumerate((s, i) for s in shown for i in inits):
             ax = axes[k]
             own = rows[(rows["regime"] == regime) & (rows["init"] == init)]
             if own.empty:
@@ -51,7 +64,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
                 zip(sorted(own["depth"].unique()), ["C0", "C1", "C2", "C3", "C4", "C5"], strict=False)
             )
             for depth, colour in colours.items():
-                line = curve(kept[kept["depth"] == depth], "p_over_eps")
+                line = curve(kept[kept["depth"] == depth], metric)
                 if len(line):
                     ax.errorbar(
                         line["width"],
@@ -62,26 +75,44 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
                         ms=3,
                         label=f"L={depth}",
                     )
-                    shape = bound(init, depth, line["width"].to_numpy(float), p)
-                    ax.plot(
-                        line["width"], shape * line["mean"].iloc[0] / shape[0], color=colour, ls=":", lw=1
-                    )
-                lost = curve(own[(own["depth"] == depth) & ~own.index.isin(kept.index)], "p_over_eps")
+                    if metric == "p_over_eps":
+                        shape = bound(init, depth, line["width"].to_numpy(float), p)
+                        ax.plot(
+                            line["width"], shape * line["mean"].iloc[0] / shape[0], color=colour, ls=":", lw=1
+                        )
+                lost = curve(own[(own["depth"] == depth) & ~own.index.isin(kept.index)], metric)
                 ax.plot(lost["width"], lost["mean"], color=colour, marker="x", ls="none", ms=5)
-            ax.plot([], [], color="0.4", ls=":", lw=1, label="paper's bound: shape only")
-            ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="P/ε", title=f"{init}, {regime}")
+            label = "P/ε" if metric == "p_over_eps" else "P/ε ÷ E|f|"
+            if metric == "p_over_eps":
+                ax.plot([], [], color="0.4", ls=":", lw=1, label="paper's bound: shape only")
+            ax.set(
+                xscale="log", yscale="log", xlabel="width m", ylabel=label, title=f"{init}, {regime}: {label}"
+            )
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=6, title="depth", title_fontsize=6)
         caption = (
             "Zhu et al. (2022), FCNN: perturbation stability P/ε = E‖∇f(a)‖·E|u₁| (closed form, ‖a‖ = 1, MNIST test "
-            "inputs) against width, one line per depth; mean ± standard error over networks. Top row: at "
-            f"initialisation; bottom row: after SGD on 0-vs-1 MNIST, networks below test accuracy {MIN_ACCURACY:g} left out (x: their "
-            "mean, not a result). Dotted: the shape of the paper's bound for that depth (its constants are unknown: "
+            "inputs) against width, one line per depth; mean ± standard error over networks. Rows: at initialisation; "
+            "after SGD on 0-vs-1 MNIST to a common endpoint (each network until its mean training loss is ≤ "
+            f"loss_target, at most max_epochs), networks that miss it or stay below test accuracy {MIN_ACCURACY:g} left "
+            "out (x: their mean, not a result); the same trained networks' P/ε ÷ E|f(a)|, the stability relative to "
+            "the output's scale. Dotted: the shape of the paper's bound for that depth (its constants are unknown: "
             "scaled to the first point), not a fit. "
             + settings(summary, SETTINGS)
             + ". "
             + inferred_note(
-                NAME, ["width", "depth", "lr", "batch_size", "epochs", "networks", "n_inputs", "p"]
+                NAME,
+                [
+                    "width",
+                    "depth",
+                    "lr",
+                    "batch_size",
+                    "loss_target",
+                    "max_epochs",
+                    "networks",
+                    "n_inputs",
+                    "p",
+                ],
             )
         )
         paths += save(fig, f"{NAME}_width", figure_dir, caption)

@@ -42,7 +42,8 @@ class ZhuConfig(CommonConfig):
     n_inputs: int = 500
     lr: float = 0.1
     batch_size: int = 64
-    epochs: int = 3
+    loss_target: float = 0.03
+    max_epochs: int = 30
     train_subset: int = 0
     antialias: bool = False
     data_dir: str = "data"
@@ -50,7 +51,7 @@ class ZhuConfig(CommonConfig):
 
     def __post_init__(self):
         require_positive(
-            self, "p", "width", "alpha", "c", "networks", "n_inputs", "lr", "batch_size", "epochs"
+            self, "p", "width", "alpha", "c", "networks", "n_inputs", "lr", "batch_size", "max_epochs"
         )
         require_choice(self, "init", INITS)
         require_choice(self, "regime", REGIMES)
@@ -61,6 +62,8 @@ class ZhuConfig(CommonConfig):
         require_square(self.p, "p")
         if self.train_subset < 0:
             raise UserError("train_subset must be ≥ 0 (0 = all)")
+        if self.loss_target < 0:
+            raise UserError("loss_target must be ≥ 0 (0 = train for max_epochs epochs)")
 
     def variances(self) -> tuple[float, float, float]:
         """(β₁², β², β_L²): the keys when set, else the init's row of the paper's table (small: all m^(−2c))."""
@@ -114,21 +117,35 @@ def lazy_ratio(net: Net, start: Net) -> Tensor:
     return moved / sum(w0.flatten(1).norm(dim=1) for w0 in then)
 
 
-def train(cfg: ZhuConfig, net: Net, x: Tensor, y: Tensor) -> Net:
-    """Plain SGD on the mean logistic loss log(1 + e^{−y f}) [inferred], every network batched (autograd over the
-    sum of their losses: each network's gradient is its own). Each run shuffles once and walks that order."""
+def training_loss(net: Net, x: Tensor, y: Tensor) -> Tensor:
+    """Mean logistic loss log(1 + e^{−y f}) over the training set, per network [inferred loss]."""
+    with torch.no_grad():
+        return torch.nn.functional.softplus(-y * net.forward(x)).mean(-1)
+
+
+def train(cfg: ZhuConfig, net: Net, x: Tensor, y: Tensor) -> tuple[Net, Tensor]:
+    """Plain SGD on the mean logistic loss, every network batched (autograd over the sum of their losses: each
+    network's gradient is its own), to one endpoint: a network stops (its loss is masked out) after the first epoch
+    whose training loss is ≤ loss_target, or after max_epochs (loss_target = 0: always max_epochs). Each run
+    shuffles once and walks that order. Returns the networks and the epochs each trained."""
     params = [w.clone().requires_grad_(True) for w in [*net.weights, net.readout]]
     order = data_orders([(cfg.seed, r) for r in range(len(net.readout))], len(y), x.device)
-    progress = bar(range(cfg.epochs), cfg, desc=f"{NAME} {cfg.init} L={cfg.depth} m={cfg.width}")
+    active = torch.ones(len(net.readout), dtype=torch.bool, device=x.device)
+    epochs = torch.zeros(len(net.readout), dtype=torch.long, device=x.device)
+    progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} {cfg.init} L={cfg.depth} m={cfg.width}")
     for _ in progress:
+        epochs += active
         for idx in minibatches(order, cfg.batch_size):
             model = Net(params[:-1], params[-1])
-            loss = torch.nn.functional.softplus(-y[idx] * model.forward(x[idx])).mean(-1).sum()
+            loss = (torch.nn.functional.softplus(-y[idx] * model.forward(x[idx])).mean(-1) * active).sum()
             grads = torch.autograd.grad(loss, params)
             with torch.no_grad():
                 for w, g in zip(params, grads, strict=True):
                     w.sub_(cfg.lr * g)
-    return Net([w.detach() for w in params[:-1]], params[-1].detach())
+        active &= training_loss(Net(params[:-1], params[-1]), x, y) > cfg.loss_target
+        if not active.any():
+            break
+    return Net([w.detach() for w in params[:-1]], params[-1].detach()), epochs
 
 
 # The columns of rows.csv (besides `cell`, added on aggregation): name -> meaning.
@@ -143,9 +160,12 @@ COLUMNS = {
     "f_abs": "mean over inputs of |f(a)|",
     "n_inputs": "test inputs a (‖a‖ = 1) the means run over",
     "train_acc": "training accuracy (0-vs-1 MNIST; at initialisation too)",
+    "train_loss": "mean logistic training loss at the end (at initialisation too)",
+    "epochs_run": "epochs trained (0 at initialisation): to the loss target, or max_epochs",
     "test_acc": "test accuracy",
     "kappa": "lazy ratio κ = Σ_l ‖X_l − X_l(0)‖_F / Σ_l ‖X_l(0)‖_F (0 at initialisation)",
-    "trained": "regime is trained and test accuracy ≥ 0.95: the only trained rows the claims use",
+    "trained": "regime is trained, the training loss reached loss_target and test accuracy ≥ 0.95: the only "
+    "trained rows the claims use",
 }
 
 
@@ -158,9 +178,15 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
     pick = torch.randperm(len(data["test_y"]), generator=generator(cfg.seed, "inputs"))[: cfg.n_inputs]
     inputs = data["test_x"][pick.to(device)]
     start = init_networks(cfg, cfg.networks, dtype, device)
-    net = train(cfg, start, x, y) if cfg.regime == "trained" else start
+    net, epochs = (
+        train(cfg, start, x, y)
+        if cfg.regime == "trained"
+        else (start, torch.zeros(cfg.networks, dtype=torch.long))
+    )
     measured = {k: v.mean(-1).cpu().numpy() for k, v in stability(net, inputs).items()}
     test_acc = accuracy(net, data["test_x"], data["test_y"])
+    train_loss = training_loss(net, x, y).cpu().numpy()
+    reached = train_loss <= cfg.loss_target if cfg.loss_target > 0 else True
     return pd.DataFrame(
         {
             "init": cfg.init,
@@ -171,18 +197,20 @@ def run(cfg: ZhuConfig, device: torch.device) -> pd.DataFrame:
             **measured,
             "n_inputs": len(inputs),
             "train_acc": accuracy(net, x, y),
+            "train_loss": train_loss,
+            "epochs_run": epochs.cpu().numpy(),
             "test_acc": test_acc,
             "kappa": lazy_ratio(net, start).cpu().numpy(),
-            "trained": (cfg.regime == "trained") & (test_acc >= MIN_ACCURACY),
+            "trained": (cfg.regime == "trained") & reached & (test_acc >= MIN_ACCURACY),
         }
     )
 
 
 # The paper's trend table: sign of the change of P/ε (width: in the over-parameterised regime; depth: per layer).
 def cost_model(c: dict) -> float:
-    """Cost model for estimates: the matmuls of every network, per input at initialisation, per SGD example after."""
+    """Cost model for estimates: the matmuls of every network, per input at initialisation, per SGD example (and
+    the loss check) after; with a loss target, training typically stops within a third of max_epochs."""
     per_example = c["width"] * (c["p"] + (c["depth"] - 2) * c["width"] + 1)
-    examples = c["n_inputs"] + (
-        3 * c["epochs"] * (c["train_subset"] or 12_665) if c["regime"] == "trained" else 0
-    )
+    epochs = c["max_epochs"] / 3 if c["loss_target"] > 0 else c["max_epochs"]
+    examples = c["n_inputs"] + (4 * epochs * (c["train_subset"] or 12_665) if c["regime"] == "trained" else 0)
     return c["networks"] * per_example * examples
