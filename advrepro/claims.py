@@ -117,14 +117,18 @@ def claim(
     estimate: Estimate | None,
     reason: str = "",
     unmeasured: str = "",
+    finding: str = "",
     kind: str = "claim",
 ) -> dict:
     """One row of claims.csv. `source` tags the prediction ([paper], [derived], …); `tolerance_by` says whose band
     it is (ours, wherever the paper gives none); `reason` explains the outcome; `unmeasured` why nothing was
-    measured (used when estimate is None or not finite)."""
+    measured (used when estimate is None or not finite); `finding` what a `differs` says about the paper at this
+    scale and which setting would settle it (used only then)."""
     outcome, why = verdict(estimate, band)
     if outcome == "not measured":
         why = unmeasured or "no finite interval: the measurement is undefined in too many resamples"
+    if outcome == "differs":
+        why = finding
     return _row(
         experiment,
         id,

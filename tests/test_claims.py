@@ -159,3 +159,21 @@ def test_kinds_are_claim_check_or_reported_and_reported_rows_have_no_verdict_of_
         table = claims_of(experiment)
         assert set(table["kind"]) <= {"claim", "check", "reported"}
         assert ((table["kind"] == "reported") == (table["verdict"] == "reported")).all()
+
+
+@pytest.mark.parametrize(("interval", "shown"), [((0.2, 0.15, 0.25), True), ((0.5, 0.45, 0.55), False)])
+def test_a_finding_is_given_only_where_the_paper_and_the_measurement_differ(interval, shown):
+    row = claim(
+        "x",
+        "id",
+        statement="s",
+        prediction="p",
+        source="[paper]",
+        band=Band.around(0.5, 0.1),
+        tolerance_by="ours",
+        estimate=estimate(*interval),
+        reason="measured on 3 runs",
+        finding="a finding at this scale",
+    )
+    assert row["reason"].startswith("measured on 3 runs")
+    assert ("a finding at this scale" in row["reason"]) == shown

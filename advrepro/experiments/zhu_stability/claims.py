@@ -189,6 +189,10 @@ def trend_claim(rows: pd.DataFrame, init: str, regime: str, axis: str) -> dict:
         estimate=estimate,
         reason="; ".join(notes),
         unmeasured=f"fewer than two {axis} values with usable networks",
+        finding=f"a finding at this scale: networks trained to one loss endpoint do not show the paper's {axis} "
+        "trend here; the trend table is read off an upper bound with unknown constants, for widths and depths past "
+        "ours, so scale=paper (widths to 4096, depths to 10, every training image: a GPU job) settles whether it "
+        "appears there",
     )
 
 
