@@ -36,6 +36,13 @@ class Estimate:
         """The point `value` with the 95% percentile interval of its bootstrap `draws`."""
         return cls(float(value), *percentile_interval(draws), units, n)
 
+    @classmethod
+    def spanning(cls, value: float, draw_sets: Sequence[np.ndarray], units: str, n: int) -> "Estimate":
+        """The point `value` with an interval spanning the 95% percentile intervals of several sets of draws (one
+        per modelling choice, e.g. per interpolation rule): the choice's uncertainty is part of the interval."""
+        lows, highs = np.array([percentile_interval(draws) for draws in draw_sets]).T
+        return cls(float(value), float(lows.min()), float(highs.max()), units, n)
+
     def scaled(self, factor: float) -> "Estimate":
         """The same estimate of factor·(the quantity), e.g. half a distance (factor > 0)."""
         return Estimate(self.value * factor, self.low * factor, self.high * factor, self.units, self.n)
@@ -52,17 +59,30 @@ def loglog_slope(x: Sequence[float] | np.ndarray, y: np.ndarray, log_x: bool = T
     return float(slope) if np.ndim(slope) == 0 else slope
 
 
+LINKS = ("linear", "logit")  # interpolation rules between grid values: in y itself, or in log(y / (1 − y))
+LOGIT_CLIP = 1e-3  # shares of exactly 0 or 1 sit this far inside (0, 1) on the logit scale
+
+
 def crossing(
-    x: Sequence[float] | np.ndarray, y: np.ndarray, level: float = 0.5, log_x: bool = True
+    x: Sequence[float] | np.ndarray,
+    y: np.ndarray,
+    level: float = 0.5,
+    log_x: bool = True,
+    link: str = "linear",
 ) -> np.ndarray | float:
     """The first x (increasing) where y crosses `level`, interpolated linearly in log x (in x when not log_x, e.g.
-    on a grid that starts at 0); NaN where it never does.
+    on a grid that starts at 0) and in y (link='linear') or in logit y (link='logit', y a share); NaN where it
+    never does.
 
-    y may carry leading axes. Points on y = 0.8, 0.2 at x = 0.1, 1 cross 1/2 at √0.1 (at 0.55 linearly).
+    y may carry leading axes. Points on y = 0.8, 0.2 at x = 0.1, 1 cross 1/2 at √0.1 (at 0.55 linearly), and so
+    do they with the logit link (symmetric about 1/2); 0.9, 0.4 cross at 10^(−1 + log 9/log 13.5) with it.
     """
     x = np.asarray(x, dtype=float)
     position = np.log(x) if log_x else x
     y = np.asarray(y, dtype=float)
+    if link == "logit":
+        clipped = np.clip(y, LOGIT_CLIP, 1 - LOGIT_CLIP)
+        y, level = np.log(clipped / (1 - clipped)), math.log(level / (1 - level))
     if y.shape[-1] < 2:
         return float("nan") if y.ndim == 1 else np.full(y.shape[:-1], np.nan)
     above = y - level
@@ -70,9 +90,11 @@ def crossing(
     first = change.argmax(-1)[..., None]
     y0, y1 = np.take_along_axis(y, first, -1)[..., 0], np.take_along_axis(y, first + 1, -1)[..., 0]
     x0, x1 = position[first[..., 0]], position[first[..., 0] + 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(
+        divide="ignore", invalid="ignore", over="ignore"
+    ):  # rows without a crossing: masked below
         found = x0 + (level - y0) * (x1 - x0) / (y1 - y0)
-    found = np.exp(found) if log_x else found
+        found = np.exp(found) if log_x else found
     out = np.where(change.any(-1), found, np.nan)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -180,6 +202,21 @@ def statistic_estimate(
     return Estimate.from_draws(
         statistic(values), statistic(draws, axis=-1), f"{len(values)} {unit}", len(values)
     )
+
+
+def run_binomial_draws(
+    shares: Sequence[np.ndarray], trials: Sequence[np.ndarray], draws: int = DRAWS, seed: int = 0
+) -> np.ndarray:
+    """(draws, cells): per cell, the mean share over its runs with the runs resampled with replacement and then
+    each chosen run's trials (test points) through its binomial count; a cell of one run: its trials alone."""
+    rng = _rng(seed)
+    out = np.empty((draws, len(shares)))
+    for k, (share, n) in enumerate(zip(shares, trials, strict=True)):
+        n = np.asarray(n, dtype=np.int64)
+        p = np.rint(np.asarray(share, dtype=float) * n) / n
+        pick = rng.integers(0, len(n), (draws, len(n)))
+        out[:, k] = (rng.binomial(n[pick], p[pick]) / n[pick]).mean(1)
+    return out
 
 
 def binomial_draws(share: np.ndarray, trials: np.ndarray, draws: int = DRAWS, seed: int = 0) -> np.ndarray:

@@ -153,38 +153,42 @@ def vardi_rows(n_exp=-0.5, d_exp=0.0, width_exp=0.0, converged=1.0, universal=1.
     return pd.concat(frames, ignore_index=True), pd.DataFrame(cells)
 
 
-def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0, recipe_step=0.5, c0_exponent=1.0):
-    """Fig. 4 panels whose robust accuracy falls (ε) or rises (R) through 1/2 at level·d^exponent or
-    level·m^exponent; right-panel cells with R < trained_from/√m are untrained (clean 0.6, the constant level);
-    and a recipe check at d = 196 whose default budget crosses 1/2 mid-step between ε = 0.3 and 0.4, the published
-    recipe `recipe_step` grid steps above ε = 0.3; and a C0 axis at d = 196 whose crossing grows like R^c0_exponent."""
+def lazy_pgd_rows(
+    exponent=-0.5, level=2.0, clean=0.99, trained_from=0.0, recipe_step=0.5, c0_exponent=0.5, runs=3
+):
+    """Fig. 4 on one boundary: robust accuracy 1/(1 + (ε/ε*)^8), ε* = level·d^exponent·(C0/10)^c0_exponent with
+    C0 = 10·R/R₁₀(m), R₁₀(m) = (10/√1000)·(m/1000)^exponent (= R·√m at exponent −1/2), so that ε* ∝ d^exponent along
+    the left panel (d = 100, 400, 1600 at m = 1000, C0 = 10), R* ∝ m^exponent along the right (d = 400, ε = 0.2), the
+    C0 axis (d = 196) crosses like R^c0_exponent, and between the panels' crossings at (d, m) = (400, 1000) the
+    boundary's log–log slope is c0_exponent. Right-panel cells with R < trained_from/√m are untrained (clean 0.6,
+    the constant level). Each cell has `runs` training runs, whose accuracies scatter by 0.01. A recipe check at
+    d = 196 whose default budget crosses 1/2 mid-step between ε = 0.3 and 0.4, the published recipe `recipe_step`
+    grid steps above ε = 0.3."""
+    rng = np.random.default_rng(3)
+
+    def robust(d, width, radius, eps):
+        c0 = 10 * radius / ((10 / np.sqrt(1000)) * (width / 1000) ** exponent)
+        star = level * d**exponent * (c0 / 10) ** c0_exponent
+        return 1 / (1 + (eps / star) ** 8)
+
     frames = []
     grid = np.geomspace(0.005, 2.0, 13)
-    for d in (100, 400, 1600):  # two of them above 2·C0² = 180
-        star = level * d**exponent
-        frames.append(_pgd_panel(d=d, width=1000, radius=0.3, eps=grid, robust=1 / (1 + (grid / star) ** 8)))
+    ten = 10 / np.sqrt(1000)
+    for d in (100, 400, 1600):  # two of them above 2·C0² = 200
+        frames.append(_pgd_panel(d, 1000, ten, grid, robust(d, 1000, ten, grid), runs, rng))
     for radius in (0.2, 0.4, 0.8):
-        star = level * 196**exponent * (radius / 0.4) ** c0_exponent
-        frames.append(
-            _pgd_panel(d=196, width=1000, radius=radius, eps=grid, robust=1 / (1 + (grid / star) ** 8))
-        )
-    for width in (100, 400, 1600):
-        star = level * width**exponent
-        untrained = grid < trained_from / np.sqrt(width)
-        robust = np.where(untrained, 0.46, 1 / (1 + (star / grid) ** 8))
-        panel = _pgd_panel(d=100, width=width, radius=grid, eps=0.2, robust=robust)
-        frames.append(panel.assign(clean_test_acc=np.where(untrained, 0.6, clean)))
+        frames.append(_pgd_panel(196, 1000, radius, grid, robust(196, 1000, radius, grid), runs, rng))
+    radii = np.geomspace(0.005, 20.0, 13)
+    for width in (100, 400, 1000):
+        untrained = radii < trained_from / np.sqrt(width)
+        accuracy = np.where(untrained, 0.46, robust(400, width, radii, 0.2))
+        panel = _pgd_panel(400, width, radii, 0.2, accuracy, runs, rng)
+        frames.append(panel.assign(clean_test_acc=np.where(np.repeat(untrained, runs), 0.6, clean)))
     budget = {"lr": 1.0, "batch_size": 128, "train_subset": 4000}
     recipe = {"lr": 0.01, "batch_size": 32, "train_subset": 0}
     for crossing_at, keys in ((0.5, budget), (recipe_step, recipe)):
         step = np.array([0.0, 1.0])
-        panel = _pgd_panel(
-            d=196,
-            width=1000,
-            radius=10 / np.sqrt(1000),
-            eps=[0.3, 0.4],
-            robust=0.5 - 0.2 * (step - crossing_at),
-        )
+        panel = _pgd_panel(196, 1000, ten, [0.3, 0.4], 0.5 - 0.2 * (step - crossing_at), 1, None)
         if keys is recipe:
             panel = panel.assign(train_size=12_665, pgd_steps=100, max_epochs=1000)
         frames.append(panel.assign(**keys))
@@ -195,21 +199,22 @@ def lazy_pgd_rows(exponent=-0.5, level=1.0, clean=0.99, trained_from=0.0, recipe
     return rows.drop(columns=list(budget)), summary
 
 
-def _pgd_panel(d, width, radius, eps, robust):
-    return pd.DataFrame(
-        {
-            "d": d,
-            "width": width,
-            "radius": radius,
-            "eps": eps,
-            "run": 0,
-            "train_size": 1000,
-            "pgd_steps": 10,
-            "max_epochs": 30,
-            "test_size": 2115,
-            "robust_test_acc": robust,
-            "constant_acc": 0.537,
-        }
+def _pgd_panel(d, width, radius, eps, robust, runs, rng):
+    """One row per (cell, run); runs after the first scatter by 0.01 around the cell's accuracy."""
+    cells = pd.DataFrame({"radius": radius, "eps": eps, "robust_test_acc": robust})
+    frame = cells.loc[cells.index.repeat(runs)].reset_index(drop=True)
+    run = np.tile(np.arange(runs), len(cells))
+    scatter = np.where(run > 0, rng.normal(0, 0.01, len(frame)), 0.0) if rng is not None else 0.0
+    return frame.assign(
+        robust_test_acc=np.clip(frame["robust_test_acc"] + scatter, 0, 1),
+        d=d,
+        width=width,
+        run=run,
+        train_size=1000,
+        pgd_steps=10,
+        max_epochs=30,
+        test_size=2115,
+        constant_acc=0.537,
     )
 
 
@@ -521,10 +526,11 @@ CASES = {
     "lazy-pgd": (
         lazy_pgd_rows,
         {
-            "crossing-slope": ({"exponent": -0.5}, {"exponent": 0.0}),
-            "crossing-C0": ({"c0_exponent": 1.0}, {"c0_exponent": 0.0}),
-            "small-ball-not-robust": ({"level": 2.0}, {"level": 0.3}),
-            "large-ball-robust": ({"level": 1.0}, {"level": 0.01}),
+            "crossing-slope": ({"exponent": -0.5}, {"exponent": -0.25}),
+            "crossing-C0": ({"c0_exponent": 0.5}, {"c0_exponent": 0.0}),
+            "small-ball-not-robust": ({"level": 2.0}, {"level": 200.0}),
+            "large-ball-robust": ({"level": 2.0}, {"level": 0.01}),
+            "panels-one-boundary": ({"c0_exponent": 0.5}, {"c0_exponent": 2.0}),
             "recipe-crossing": ({"recipe_step": 0.5}, {"recipe_step": 2.5}),
         },
     ),

@@ -77,7 +77,7 @@ def test_untrained_models_support_no_claim():
     claimed = table.index.str.startswith("crossing") & (table["verdict"] != "reported")
     assert claimed.sum() == 3 and (table.loc[claimed, "verdict"] == "not measured").all()
     assert "untrained" in table.loc["crossing-slope-left", "reason"]
-    small = claims_of("lazy-pgd", level=6.0, trained_from=3.0)  # as on MNIST: nothing with R < 1/√m trains
+    small = claims_of("lazy-pgd", trained_from=3.0)  # as on MNIST: nothing with R < 1/√m trains
     assert small.loc["small-ball-not-robust", "verdict"] == "not measured"
     assert "no trained model has R < 1/√m" in small.loc["small-ball-not-robust", "reason"]
     assert (
@@ -177,3 +177,15 @@ def test_a_finding_is_given_only_where_the_paper_and_the_measurement_differ(inte
     )
     assert row["reason"].startswith("measured on 3 runs")
     assert ("a finding at this scale" in row["reason"]) == shown
+
+
+def test_a_crossing_between_cells_of_one_training_run_says_so():
+    thin, replicated = claims_of("lazy-pgd", runs=1), claims_of("lazy-pgd")
+    assert (
+        "the crossing at d=100, 196, 400, 1600 lies between cells with fewer than 3"
+        in thin.loc["crossing-slope-left", "reason"]
+    )
+    # only d = 196 rests on one run: the recipe check's default-budget cells there
+    assert "the crossing at d=196 lies between" in replicated.loc["crossing-slope-left", "reason"]
+    assert thin.loc["crossing-slope-left", "units"] == "1 run per cell × 2115 test points"
+    assert replicated.loc["crossing-slope-left", "units"] == "1–3 runs per cell × 2115 test points"

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from advrepro.stats import (
+    Estimate,
     at_mode,
     binomial_draws,
     crossing,
     loglog_slope,
     percentile_interval,
     resampled_means,
+    run_binomial_draws,
     slope_estimate,
     statistic_estimate,
     unit_means,
@@ -35,6 +37,33 @@ def test_crossing_interpolates_in_log_x():
     assert math.isnan(crossing([1.0], np.array([0.3])))  # one point: nothing to cross
     rising = crossing([1.0, 2.0, 4.0], np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]))
     np.testing.assert_allclose(rising, [math.sqrt(2), math.sqrt(8)])
+
+
+def test_the_logit_link_interpolates_the_log_odds():
+    assert crossing([0.1, 1.0], np.array([0.8, 0.2]), link="logit") == pytest.approx(
+        math.sqrt(0.1)
+    )  # symmetric
+    t = math.log(9) / (math.log(9) + math.log(1.5))  # logit 0.9 = log 9, logit 0.4 = −log 1.5
+    assert crossing([0.1, 1.0], np.array([0.9, 0.4]), link="logit") == pytest.approx(10 ** (t - 1))
+    assert crossing([0.1, 1.0], np.array([0.9, 0.4])) == pytest.approx(10 ** (0.4 / 0.5 - 1))
+    ends = crossing([1.0, 2.0], np.array([1.0, 0.0]), link="logit")  # 0 and 1 clipped symmetrically
+    assert ends == pytest.approx(math.sqrt(2))
+
+
+def test_spanning_covers_each_rule_and_keeps_the_point():
+    narrow, shifted = np.linspace(0.0, 1.0, 1001), np.linspace(0.5, 2.0, 1001)
+    span = Estimate.spanning(0.4, [narrow, shifted], "runs", 3)
+    assert span.value == 0.4 and span.low == pytest.approx(0.025) and span.high == pytest.approx(1.9625)
+
+
+def test_run_binomial_draws_resample_runs_then_test_points():
+    # one run: the binomial spread alone; three runs at 0.2, 0.5, 0.8 on many test points: the runs' spread
+    single = run_binomial_draws([np.array([0.5])], [np.array([100])], draws=20_000)[:, 0]
+    assert single.mean() == pytest.approx(0.5, abs=0.005) and single.std() == pytest.approx(0.05, rel=0.05)
+    runs = run_binomial_draws([np.array([0.2, 0.5, 0.8])], [np.array([10**6] * 3)], draws=20_000)[:, 0]
+    assert runs.std() == pytest.approx(
+        math.sqrt(0.06 / 3), rel=0.05
+    )  # var of one run's pick: 0.06, mean of 3
 
 
 def test_at_mode_holds_the_keys_at_their_most_common_combination():

@@ -115,7 +115,9 @@ def test_each_network_stops_at_the_loss_target_as_if_trained_alone_for_its_epoch
     g = generator(0, "data")
     x = sphere(96, 9, 1.0, g, torch.float64)
     y = torch.where(x[:, 0] > 0, 1.0, -1.0).to(torch.float64)
-    cfg = ZhuConfig(p=9, width=8, depth=3, init="he", networks=3, lr=0.5, batch_size=16, seed=2, progress=False)
+    cfg = ZhuConfig(
+        p=9, width=8, depth=3, init="he", networks=3, lr=0.5, batch_size=16, seed=2, progress=False
+    )
     start = init_networks(cfg, 3, torch.float64, "cpu")
     free, _ = train(dataclasses.replace(cfg, loss_target=0, max_epochs=12), start, x, y)
     target = float(training_loss(free, x, y).median())  # reached by some networks, not all, within the cap
@@ -123,7 +125,9 @@ def test_each_network_stops_at_the_loss_target_as_if_trained_alone_for_its_epoch
     assert len(set(epochs.tolist())) > 1 and epochs.min() < 12
     for k, run_epochs in enumerate(epochs.tolist()):
         alone, _ = train(dataclasses.replace(cfg, loss_target=0, max_epochs=run_epochs), start, x, y)
-        for w, w_alone in zip([*stopped.weights, stopped.readout], [*alone.weights, alone.readout], strict=True):
+        for w, w_alone in zip(
+            [*stopped.weights, stopped.readout], [*alone.weights, alone.readout], strict=True
+        ):
             torch.testing.assert_close(w[k], w_alone[k], rtol=0, atol=1e-12)
         if run_epochs < 12:
             assert training_loss(stopped, x, y)[k] <= target

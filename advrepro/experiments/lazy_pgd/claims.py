@@ -9,11 +9,13 @@ import pandas as pd
 from advrepro.claims import EXPONENT_TOLERANCE, MIN_ACCURACY, Band, claim, reported, trend
 from advrepro.experiments.lazy_pgd.runner import NAME
 from advrepro.stats import (
+    LINKS,
     Estimate,
     at_mode,
     binomial_draws,
     crossing,
     loglog_slope,
+    run_binomial_draws,
     statistic_estimate,
     widest_axis,
     with_cell_keys,
@@ -37,9 +39,8 @@ PANELS = {
 # [derived, docs §3] inside the ball |f| ≤ O(1) + C0, so ε* ∝ (c + C0)/√d; below d ≈ 2·C0² the ball can cancel the
 # initial gradient (and at d = 25 the data cap robust accuracy near 0.7 at ε*): the slope is tested from there up
 MIN_D_OVER_C0_SQUARED = 2.0
-C0_PANEL = Panel(
-    "radius", "eps", ["d", "width"], "ε", "C0"
-)  # ε* against the ball at one (d, m): not a figure panel
+C0_PANEL = Panel("radius", "eps", ["d", "width"], "ε", "C0")  # ε* per ball radius at one (d, m)
+ALONG_R = Panel("eps", "radius", ["d", "width"], "R", "m")  # R* per ε at one (d, m)
 LEVEL_REASON = (
     "no claim: the paper gives no constant for the threshold; its argument bounds |f| by O(1) + C0 inside the "
     "ball, so {symbol}* scales like (c + C0)/√{scale} with c unknown (the crossing-C0 row tests the C0 part)"
@@ -47,6 +48,9 @@ LEVEL_REASON = (
 MIN_EPS_SQRT_D = 2.0  # the right panel tests the paper's claim only at ε ≥ 2/√d (above the threshold)
 LOW_ROBUST = 0.1  # ours: "drops to 0" read as robust accuracy ≤ 0.1
 RUNS_NOTE = "training runs not resampled"
+MIN_RUNS = (
+    3  # ours: training runs of each cell on either side of a crossing (fewer: said in the row's reason)
+)
 MIN_GAP = 0.5  # ours: large-ball minus small-ball robust accuracy, "0 below, fully robust above"
 
 
@@ -58,40 +62,95 @@ def panel_rows(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def panel_grid(frame: pd.DataFrame, panel: Panel) -> pd.DataFrame:
-    """Per (across, threshold) cell, sorted: mean robust and clean test accuracy, test points, trained or not."""
+    """Per (across, threshold) cell, sorted: mean robust and clean test accuracy over its training runs, the runs,
+    the test points of each run, trained or not."""
     grid = (
         frame.groupby([panel.across, panel.threshold])
         .agg(
-            robust=("robust_test_acc", "mean"), clean=("clean_test_acc", "mean"), trials=("test_size", "sum")
+            robust=("robust_test_acc", "mean"),
+            clean=("clean_test_acc", "mean"),
+            runs=("robust_test_acc", "size"),
+            trials=("test_size", "min"),
         )
         .reset_index()
     )
     return grid.assign(trained=grid["clean"] >= MIN_ACCURACY)
 
 
-def crossing_points(grid: pd.DataFrame, panel: Panel, robust: np.ndarray) -> dict[float, np.ndarray]:
+def crossing_points(
+    grid: pd.DataFrame, panel: Panel, robust: np.ndarray, link: str = "linear"
+) -> dict[float, np.ndarray]:
     """Per across value, the threshold where robust accuracy crosses 1/2 among trained cells (interpolated in log
-    threshold); `robust` is (..., cells), e.g. binomial draws, and so is each crossing's leading shape."""
+    threshold and, by `link`, in accuracy or its logit); `robust` is (..., cells), e.g. resampled accuracies, and
+    so is each crossing's leading shape."""
     out = {}
     for value, group in grid[grid["trained"]].groupby(panel.across):
         out[float(value)] = crossing(
-            group[panel.threshold].to_numpy(float), robust[..., group.index.to_numpy()]
+            group[panel.threshold].to_numpy(float), robust[..., group.index.to_numpy()], link=link
         )
     return out
 
 
-def panel_evidence(frame: pd.DataFrame, panel: Panel) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """The panel's cells, binomial draws of their robust accuracy (draws, cells), and the note on cells left out."""
-    grid = panel_grid(frame, panel)
-    draws = binomial_draws(grid["robust"].to_numpy(), grid["trials"].to_numpy())
-    untrained = grid[~grid["trained"]]
-    note = (
-        f"{len(untrained)} of {len(grid)} cells excluded as untrained (clean accuracy < {MIN_ACCURACY:g}, "
-        f"lowest {untrained['clean'].min():.2f})"
-        if len(untrained)
-        else ""
+def thin_crossings(grid: pd.DataFrame, panel: Panel) -> list[str]:
+    """The across values whose crossing of 1/2 lies between cells with fewer than MIN_RUNS training runs."""
+    thin = []
+    for value, group in grid[grid["trained"]].groupby(panel.across):
+        above = group["robust"].to_numpy() - 0.5
+        steps = np.flatnonzero((above[:-1] * above[1:] <= 0) & (above[:-1] != above[1:]))
+        if len(steps) and group["runs"].iloc[steps[0] : steps[0] + 2].min() < MIN_RUNS:
+            thin.append(f"{value:.4g}")
+    return thin
+
+
+def units(grid: pd.DataFrame) -> str:
+    """What an interval resamples: each cell's training runs, then each run's test points (binomial)."""
+    low, high = grid["runs"].min(), grid["runs"].max()
+    runs = f"{low} run" if low == high == 1 else f"{low} runs" if low == high else f"{low}–{high} runs"
+    return f"{runs} per cell × {int(grid['trials'].min())} test points"
+
+
+INTERPOLATION_NOTE = (
+    "interval: training runs, then their test points resampled; it spans the linear and the logit interpolation "
+    "between grid values"
+)
+
+
+def crossing_estimate(grid, panel: Panel, draws: np.ndarray, statistic, xs: list[float]) -> Estimate | None:
+    """statistic(crossings at xs, stacked on the last axis) at the measured accuracies (linear interpolation), its
+    interval spanning both interpolation rules' bootstrap intervals (the step between grid values is unmeasured)."""
+    if not xs:
+        return None
+    stack = lambda points: np.stack([points[x] for x in xs], -1)
+    return Estimate.spanning(
+        statistic(stack(crossing_points(grid, panel, grid["robust"].to_numpy()))),
+        [statistic(stack(crossing_points(grid, panel, draws, link))) for link in LINKS],
+        units(grid),
+        int(grid["runs"].sum()),
     )
-    return grid, draws, note
+
+
+def panel_evidence(frame: pd.DataFrame, panel: Panel) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The panel's cells, resampled robust accuracies (draws, cells): runs, then test points, and the note on
+    cells left out and on crossings resting on fewer than MIN_RUNS runs."""
+    grid = panel_grid(frame, panel)
+    groups = [g for _, g in frame.groupby([panel.across, panel.threshold])]
+    draws = run_binomial_draws(
+        [g["robust_test_acc"].to_numpy() for g in groups], [g["test_size"].to_numpy() for g in groups]
+    )
+    untrained = grid[~grid["trained"]]
+    notes = []
+    if len(untrained):
+        notes.append(
+            f"{len(untrained)} of {len(grid)} cells excluded as untrained (clean accuracy < {MIN_ACCURACY:g}, "
+            f"lowest {untrained['clean'].min():.2f})"
+        )
+    thin = thin_crossings(grid, panel)
+    if thin:
+        notes.append(
+            f"the crossing at {panel.across}={', '.join(thin)} lies between cells with fewer than {MIN_RUNS} "
+            "training runs"
+        )
+    return grid, draws, "; ".join(notes)
 
 
 def describe(frame: pd.DataFrame, panel: Panel) -> str:
@@ -100,20 +159,21 @@ def describe(frame: pd.DataFrame, panel: Panel) -> str:
 
 def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
     """Slope of log(threshold where robust accuracy crosses 1/2) against log(across), and the level of the
-    crossing in units of 1/√across, over trained cells; test points resampled through their binomial counts."""
+    crossing in units of 1/√across, over trained cells; training runs and test points resampled, the interval
+    spanning both interpolation rules."""
     panel = PANELS[name]
     grid, draws, note = panel_evidence(frame, panel)
     points = crossing_points(grid, panel, grid["robust"].to_numpy())
-    resampled = crossing_points(grid, panel, draws)
     found = {x: p for x, p in points.items() if np.isfinite(p)}
     missing = [f"{x:g}" for x in points if x not in found] + [
         f"{x:g}" for x in sorted(set(grid[panel.across]) - set(points))
     ]
     notes = [note] if note else []
+    notes.append(INTERPOLATION_NOTE)
     in_range = sorted(found)
     if name == "left" and len(frame):
         smallest_d = MIN_D_OVER_C0_SQUARED * (frame["radius"].iloc[0] ** 2 * frame["width"].iloc[0])
-        in_range = [x for x in found if x >= smallest_d]
+        in_range = [x for x in in_range if x >= smallest_d]
         notes.append(f"slope over d ≥ 2·C0² = {smallest_d:.0f} (docs §3)")
     if found:
         notes.append(
@@ -122,26 +182,18 @@ def crossing_claims(name: str, frame: pd.DataFrame) -> list[dict]:
         )
     if missing:
         notes.append(f"no crossing of 1/2 among trained cells at {panel.across}={', '.join(missing)}")
-    xs = np.array(sorted(found))
-    units = f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
-    slope = level = None
-    if len(in_range) >= 2:
-        ranged = np.array(sorted(in_range))
-        slope = Estimate.from_draws(
-            loglog_slope(ranged, np.array([found[x] for x in ranged])),
-            loglog_slope(ranged, np.stack([resampled[x] for x in ranged], -1)),
-            units,
-            int(grid["trials"].sum()),
-        )
-    if len(xs):
-        geometric_level = lambda p: np.exp(np.mean(np.log(p * np.sqrt(xs)), -1))
-        stacked = np.stack([resampled[x] for x in xs], -1)
-        level = Estimate.from_draws(
-            float(geometric_level(np.array([found[x] for x in xs]))),
-            geometric_level(stacked),
-            units,
-            int(grid["trials"].sum()),
-        )
+    slope = (
+        crossing_estimate(grid, panel, draws, lambda p: loglog_slope(in_range, p), in_range)
+        if len(in_range) >= 2
+        else None
+    )
+    level = crossing_estimate(
+        grid,
+        panel,
+        draws,
+        lambda p: np.exp(np.mean(np.log(p * np.sqrt(sorted(found))), -1)),
+        sorted(found),
+    )
     where = f"Fig. 4 {name}, {describe(frame, panel)}"
     return [
         claim(
@@ -186,19 +238,12 @@ def c0_claim(rows: pd.DataFrame) -> dict:
     if len(frame):
         grid, draws, note = panel_evidence(frame, C0_PANEL)
         points = crossing_points(grid, C0_PANEL, grid["robust"].to_numpy())
-        resampled = crossing_points(grid, C0_PANEL, draws)
         found = sorted(x for x, p in points.items() if np.isfinite(p))
-        notes = [note] if note else []
+        notes = [note, INTERPOLATION_NOTE] if note else [INTERPOLATION_NOTE]
         scale = math.sqrt(frame["width"].iloc[0])
         notes.append("ε* at C0 = " + ", ".join(f"{x * scale:.3g}: {points[x]:.3g}" for x in found))
         if len(found) >= 2:
-            xs = np.array(found)
-            estimate = Estimate.from_draws(
-                loglog_slope(xs, np.array([points[x] for x in xs])),
-                loglog_slope(xs, np.stack([resampled[x] for x in xs], -1)),
-                f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})",
-                int(grid["trials"].sum()),
-            )
+            estimate = crossing_estimate(grid, C0_PANEL, draws, lambda p: loglog_slope(found, p), found)
     where = f"d={frame['d'].iloc[0]:g}, m={frame['width'].iloc[0]:g}" if len(frame) else "no ε sweep"
     return claim(
         NAME,
@@ -210,6 +255,63 @@ def c0_claim(rows: pd.DataFrame) -> dict:
         estimate=estimate,
         reason="; ".join(notes),
         unmeasured="fewer than two C0 values with a crossing",
+    )
+
+
+def boundary_claim(frames: dict[str, pd.DataFrame]) -> dict:
+    """The two panels on one boundary (docs §3): at the (d, m) both panels hold, the left panel's crossing ε* at
+    its R and the right panel's R* at its ε are two points of the (ε, R) plane; on one boundary ε*·√d = k·(c + C0),
+    c ≥ 0, C0 = R·√m, the log–log slope between them, log(ε_right/ε*) / log(R*/R_left), is C0/(c + C0) ∈ [0, 1]."""
+    left, right = frames["left"], frames["right"]
+    estimate, notes, where = None, [], "the panels share no (d, m)"
+    if len(left) and len(right):
+        d, eps = float(right["d"].iloc[0]), float(right["eps"].iloc[0])
+        width, radius = float(left["width"].iloc[0]), float(left["radius"].iloc[0])
+        where = f"d={d:g}, m={width:g}: the left panel's R={radius:.3g} and the right panel's ε={eps:g}"
+        shared = pd.concat([left[left["d"] == d], right[right["width"] == width]])
+        shared = shared.drop_duplicates(["cell", "run"])
+        if len(shared):
+            grid, draws, note = panel_evidence(shared, C0_PANEL)
+            by_eps = grid.sort_values(["eps", "radius"])  # the same cells (index = draws' column), along R
+
+            def slope(robust: np.ndarray, link: str) -> np.ndarray | None:
+                eps_star = crossing_points(grid, C0_PANEL, robust, link).get(radius)
+                radius_star = crossing_points(by_eps, ALONG_R, robust, link).get(eps)
+                if eps_star is None or radius_star is None:
+                    return None
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    return np.log(eps / eps_star) / np.log(radius_star / radius)
+
+            point = slope(grid["robust"].to_numpy(), "linear")
+            if point is not None and np.isfinite(point):
+                estimate = Estimate.spanning(
+                    point, [slope(draws, link) for link in LINKS], units(grid), int(grid["runs"].sum())
+                )
+                eps_star = crossing_points(grid, C0_PANEL, grid["robust"].to_numpy())[radius]
+                radius_star = crossing_points(by_eps, ALONG_R, grid["robust"].to_numpy())[eps]
+                notes.append(
+                    f"left: ε* = {eps_star:.3g} at C0 = {radius * math.sqrt(width):.3g} (ε*·√d = "
+                    f"{eps_star * math.sqrt(d):.3g}); right: R* = {radius_star:.3g}, C0* = "
+                    f"{radius_star * math.sqrt(width):.3g} at ε·√d = {eps * math.sqrt(d):.3g}; crossing-C0 measures "
+                    "the same slope along C0"
+                )
+            notes = [note, INTERPOLATION_NOTE, *notes] if note else [INTERPOLATION_NOTE, *notes]
+    return claim(
+        NAME,
+        "panels-one-boundary",
+        statement=f"log–log slope of the boundary ε·√d against C0 between the two panels' crossings of 1/2 ({where})",
+        prediction="in [0, 1]: both lie on one boundary ε*·√d = k·(c + C0), c ≥ 0, whose slope is C0/(c + C0)",
+        source="[derived: docs §3]",
+        band=Band(0.0, 1.0),
+        tolerance_by="the derivation's range",
+        estimate=estimate,
+        reason="; ".join(notes),
+        unmeasured="no crossing of 1/2 in one of the panels at their shared (d, m)"
+        if where != "the panels share no (d, m)"
+        else where,
+        finding="a finding at this scale: the panels' crossings are not two points of one boundary of the form "
+        "(c + C0)/√d; the recipe check (scale=recipe) and scale=paper (the code's training) settle whether it is "
+        "our training budget's",
     )
 
 
@@ -226,14 +328,13 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
     )
     small = grid["radius"] < 1 / np.sqrt(grid["width"])
     inside = grid[small & grid["trained"]]
-    units = f"{int(grid['trials'].min())} test points per cell (binomial; {RUNS_NOTE})"
     below = None
     if above and len(inside):
         below = Estimate.from_draws(
             float(inside["robust"].max()),
             draws[:, inside.index].max(-1),
-            units,
-            int(inside["trials"].sum()),
+            units(inside),
+            int(inside["runs"].sum()),
         )
     untrained_small = grid[small & ~grid["trained"]]
     why_small = (
@@ -256,8 +357,8 @@ def small_ball_claims(frame: pd.DataFrame) -> list[dict]:
         gap = Estimate.from_draws(
             float(min(point for point, _ in gaps.values())),
             np.stack([d for _, d in gaps.values()]).min(0),
-            units,
-            int(grid["trials"].sum()),
+            units(grid),
+            int(grid["runs"].sum()),
         )
     return [
         claim(
@@ -384,6 +485,7 @@ def claims(rows: pd.DataFrame, summary: pd.DataFrame) -> list[dict]:
     out = [row for name, frame in frames.items() for row in crossing_claims(name, frame)]
     out += small_ball_claims(frames["right"])
     out.append(c0_claim(rows))
+    out.append(boundary_claim(frames))
     out += recipe_claims(rows, summary)
     out.append(
         reported(
