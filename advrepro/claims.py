@@ -84,11 +84,13 @@ def no_growth() -> dict:
 
 
 def more_units(estimate: Estimate, band: Band) -> float | None:
-    """How many times the current units would likely settle an inconclusive verdict: the interval's half-width
-    shrinks like 1/√units and must fall below the point's distance to the nearest band edge. None at an edge."""
-    gap = min(abs(estimate.value - edge) for edge in (band.low, band.high) if math.isfinite(edge))
-    half = (estimate.high - estimate.low) / 2
-    return None if gap == 0 else max(1.0, (half / gap) ** 2)
+    """How many times the current units would likely settle an inconclusive verdict: the interval shrinks like
+    1/√units, and its side towards the nearest band edge must fall below the point's distance to that edge (an
+    interval need not be symmetric about its point). None at an edge."""
+    edge = min((e for e in (band.low, band.high) if math.isfinite(e)), key=lambda e: abs(estimate.value - e))
+    gap = abs(estimate.value - edge)
+    side = estimate.high - estimate.value if edge > estimate.value else estimate.value - estimate.low
+    return None if gap == 0 else max(1.0, (side / gap) ** 2)
 
 
 def verdict(estimate: Estimate | None, band: Band) -> tuple[str, str]:

@@ -112,6 +112,9 @@ def test_inconclusive_says_how_many_more_units_would_settle_it():
     # half-width 0.08, distance to the edge 0.6 − 0.58 = 0.02: the interval must shrink 4× → 16× the units
     assert more_units(estimate(0.58, 0.5, 0.66), Band(0.4, 0.6)) == pytest.approx(16)
     assert "≈16× the 5 runs" in verdict(estimate(0.58, 0.5, 0.66), Band(0.4, 0.6))[1]
+    # an asymmetric interval: its side towards the edge decides, (0.15 / 0.1)² = 2.25
+    assert more_units(estimate(0.9, 0.85, 1.05), Band(0.0, 1.0)) == pytest.approx(2.25)
+    assert more_units(estimate(0.1, -0.05, 0.15), Band(0.0, 1.0)) == pytest.approx(2.25)
     assert verdict(estimate(0.6, 0.5, 0.7), Band(0.4, 0.6)) == (
         "inconclusive",
         "the estimate sits on the band's edge: more units would not settle it",

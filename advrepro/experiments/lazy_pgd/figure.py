@@ -29,6 +29,7 @@ LABELS = {
     "radius": "R (lazy-ball radius)",
 }
 SETTINGS = [
+    "seed",
     "runs",
     "train_subset",
     "pgd_steps",
@@ -135,7 +136,8 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         bar.ax.axhline(level, color="r", lw=1)
     caption = (
         "Fig. 4: robust test accuracy (ℓ2 PGD, the training attack; step α = 2.5ε/pgd_steps unless pgd_step_size "
-        "is set) after adversarial training inside the lazy ball; mean over runs, written in each cell. "
+        "is set) after adversarial training inside the lazy ball; mean over training runs, written in each cell "
+        "(the cells beside each crossing of 1/2 train with seeds 0, 1, 2 [ours], the others once). "
         + (
             "C0 axis [ours, docs §3]: ε against the ball's radius at one (d, m), the cells the crossing-C0 claim "
             "rests on (ε*·√d grows with C0). "
