@@ -29,7 +29,6 @@ LABELS = {
     "radius": "R (lazy-ball radius)",
 }
 SETTINGS = [
-    "seed",
     "runs",
     "train_subset",
     "pgd_steps",

@@ -98,7 +98,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             "out (x: their mean, not a result); the same trained networks' P/ε ÷ E|f(a)|, the stability relative to "
             "the output's scale. Dotted: the shape of the paper's bound for that depth (its constants are unknown: "
             "scaled to the first point), not a fit. "
-            + settings(summary, SETTINGS)
+            + settings(summary[summary["init"].isin(LAZY_INITS)], SETTINGS)
             + ". "
             + inferred_note(
                 NAME,
