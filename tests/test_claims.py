@@ -121,18 +121,14 @@ def test_inconclusive_says_how_many_more_units_would_settle_it():
     )
 
 
+def toy_claim(**fields):
+    """A claim row with placeholder texts and the band 0.5 ± 0.1 unless given."""
+    defaults = {"statement": "s", "prediction": "p", "source": "[paper]", "band": Band.around(0.5, 0.1)}
+    return claim("x", "id", tolerance_by="ours", **{**defaults, **fields})
+
+
 def test_a_missing_measurement_is_not_measured_with_its_reason():
-    row = claim(
-        "x",
-        "id",
-        statement="s",
-        prediction="p",
-        source="[paper]",
-        band=Band(0, 1),
-        tolerance_by="ours",
-        estimate=None,
-        unmeasured="no crossing",
-    )
+    row = toy_claim(estimate=None, unmeasured="no crossing")
     assert row["verdict"] == "not measured" and row["reason"] == "no crossing"
 
 
@@ -166,17 +162,8 @@ def test_kinds_are_claim_check_or_reported_and_reported_rows_have_no_verdict_of_
 
 @pytest.mark.parametrize(("interval", "shown"), [((0.2, 0.15, 0.25), True), ((0.5, 0.45, 0.55), False)])
 def test_a_finding_is_given_only_where_the_paper_and_the_measurement_differ(interval, shown):
-    row = claim(
-        "x",
-        "id",
-        statement="s",
-        prediction="p",
-        source="[paper]",
-        band=Band.around(0.5, 0.1),
-        tolerance_by="ours",
-        estimate=estimate(*interval),
-        reason="measured on 3 runs",
-        finding="a finding at this scale",
+    row = toy_claim(
+        estimate=estimate(*interval), reason="measured on 3 runs", finding="a finding at this scale"
     )
     assert row["reason"].startswith("measured on 3 runs")
     assert ("a finding at this scale" in row["reason"]) == shown
