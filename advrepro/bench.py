@@ -184,8 +184,9 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
     """lazy-pgd's Algorithm 1 epoch for the models of one batch (cells differing in ε and R): trained as one batched
     model, against a plain loop that trains each model alone; PGD steps × examples per second, PGD sub-steps (one
     attack step on one minibatch of every model in the call) per second, and the share of the matmul peak measured
-    in the same run."""
-    from advrepro.experiments.lazy_pgd.runner import LazyPGDConfig, PerModel, algorithm1_epoch
+    in the same run. On CUDA also the batched model with its minibatch step replayed as a CUDA graph (the default)
+    against eager launches, at minibatch 128 and at the code's 32."""
+    from advrepro.experiments.lazy_pgd.runner import Algorithm1, LazyPGDConfig, PerModel
     from advrepro.lazy import concat, data_orders, init_lazy_nets
 
     d, width, n, models = (196, 200, 256, 4) if quick else (784, 1000, 1024, 8)
@@ -207,12 +208,42 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
         )
         order = data_orders([(c.seed, 0) for c in group], n, device)
         active = torch.ones(len(group), dtype=torch.bool, device=device)
-        return algorithm1_epoch(nets, x, y, order, group[0], PerModel.of(group, x.dtype, device), active)
+        trainer = Algorithm1(nets, x, y, group[0], PerModel.of(group, x.dtype, device), active)
+        return trainer.epoch(order)
 
     batched, _ = timed(lambda: epoch(cfgs), repeats=2, device=device)
     looped, _ = timed(lambda: [epoch([c]) for c in cfgs], repeats=2, device=device)
     small = [dataclasses.replace(c, batch_size=32) for c in cfgs]
     looped_32, _ = timed(lambda: [epoch([c]) for c in small], repeats=1, device=device)
+    methods = [
+        ("one batched model (lazy-pgd)", batched, "batched", 128),
+        ("per-model loop", looped, "loop", 128),
+        ("per-model loop, minibatch 32 (the code's)", looped_32, "loop", 32),
+    ]
+    if device.type == "cuda":  # the minibatch step replayed as a CUDA graph (cuda_graphs, the default) or not
+        eager = [dataclasses.replace(c, cuda_graphs=False) for c in cfgs]
+        batched_32 = [dataclasses.replace(c, batch_size=32) for c in cfgs]
+        eager_32 = [dataclasses.replace(c, cuda_graphs=False) for c in batched_32]
+        methods += [
+            (
+                "one batched model, eager (no CUDA graph)",
+                timed(lambda: epoch(eager), 2, device)[0],
+                "batched",
+                128,
+            ),
+            (
+                "one batched model, minibatch 32, CUDA graph",
+                timed(lambda: epoch(batched_32), 2, device)[0],
+                "batched",
+                32,
+            ),
+            (
+                "one batched model, minibatch 32, eager",
+                timed(lambda: epoch(eager_32), 2, device)[0],
+                "batched",
+                32,
+            ),
+        ]
     calls = {"batched": 1, "loop": len(cfgs)}  # attack calls per epoch's minibatch
     steps = cfgs[0].pgd_steps
     flops = (
@@ -231,11 +262,7 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
             "matmul_peak_gflops": round(peak / 1e9, 1),
             "ratio_to_loop": round(looped / seconds, 2),
         }
-        for method, seconds, kind, batch_size in (
-            ("one batched model (lazy-pgd)", batched, "batched", 128),
-            ("per-model loop", looped, "loop", 128),
-            ("per-model loop, minibatch 32 (the code's)", looped_32, "loop", 32),
-        )
+        for method, seconds, kind, batch_size in methods
     ]
 
 

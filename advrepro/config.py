@@ -33,6 +33,7 @@ NON_IDENTITY_KEYS = (
     "grids",
     "progress",
     "chunk_mb",
+    "cuda_graphs",
     "data_dir",
     "download",
 )

@@ -371,27 +371,25 @@ def _zhu_frame(init, depth, width, regime, p_over_eps, rng):
 
 
 def smoke_overrides(
-    experiment: str, results: Path, data_dir: Path, device: str = "cpu", chunk_mb: int | None = None
+    experiment: str, results: Path, data_dir: Path, device: str = "cpu", **settings
 ) -> list[str]:
-    """The overrides of an experiment's smoke grid into `results`, only the keys the experiment has (data_dir and
-    download are the MNIST experiments' own)."""
+    """The overrides of an experiment's smoke grid into `results`, with `settings` (e.g. chunk_mb=1), only the keys
+    the experiment has (data_dir and download are the MNIST experiments' own, cuda_graphs lazy-pgd's)."""
     from advrepro.config import compose, to_plain
 
     keys = set(to_plain(compose(experiment)))
-    settings = {"device": device, "chunk_mb": chunk_mb, "data_dir": data_dir, "download": False}
+    settings = {"device": device, "data_dir": data_dir, "download": False, **settings}
     return ["scale=smoke", "progress=false", f"results_dir={results}"] + [
         f"{key}={value}" for key, value in settings.items() if key in keys and value is not None
     ]
 
 
-def smoke_plan(
-    experiment: str, results: Path, data_dir: Path, device: str = "cpu", chunk_mb: int | None = None
-):
+def smoke_plan(experiment: str, results: Path, data_dir: Path, device: str = "cpu", **settings):
     """The plan of an experiment's smoke grid into `results` (smoke_overrides)."""
     from advrepro import planning
     from advrepro.experiments import get
 
-    overrides = smoke_overrides(experiment, results, data_dir, device, chunk_mb)
+    overrides = smoke_overrides(experiment, results, data_dir, device, **settings)
     return planning.plan(get(experiment), overrides, multirun=True)
 
 
@@ -402,17 +400,17 @@ def smoke_cells(
     *,
     device: str = "cpu",
     threads: int | None = None,
-    chunk_mb: int | None = None,
     one_cell_at_a_time: bool = False,
+    **settings,
 ) -> dict[str, bytes]:
-    """Every smoke cell of `experiment`, computed in this process under the given settings: cell digest -> the bytes
-    of its rows.csv. Batch groups train as one model unless `one_cell_at_a_time` (what a resumed or hand-picked
-    subset does)."""
+    """Every smoke cell of `experiment`, computed in this process under the given settings (keys such as chunk_mb):
+    cell digest -> the bytes of its rows.csv. Batch groups train as one model unless `one_cell_at_a_time` (what a
+    resumed or hand-picked subset does)."""
     import torch
 
     from advrepro import execution, planning, store
 
-    planned = smoke_plan(experiment, results, data_dir, device, chunk_mb)
+    planned = smoke_plan(experiment, results, data_dir, device, **settings)
     groups = (
         [[cell] for cell in planned.cells]
         if one_cell_at_a_time

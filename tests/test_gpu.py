@@ -52,6 +52,23 @@ def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_data_dir, expe
     assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
 
 
+def test_lazy_pgd_replayed_as_cuda_graphs_gives_the_eager_rows(tmp_path, mnist_data_dir):
+    """The same kernels in the same order: cuda_graphs on (the default) and off give the same rows, within the
+    cross-device tolerance (tests/test_replay.py checks the replay logic on the CPU, bit for bit)."""
+    cells = {
+        graphs: smoke_cells(
+            "lazy-pgd", tmp_path / str(graphs), mnist_data_dir, device="cuda", cuda_graphs=graphs
+        )
+        for graphs in (True, False)
+    }
+    assert sorted(cells[True]) == sorted(cells[False])  # cuda_graphs is not part of a cell's identity
+    replayed, eager = (
+        pd.concat([pd.read_csv(io.BytesIO(b)) for b in cells[g].values()]) for g in (True, False)
+    )
+    shares = {column: agree(eager[column], replayed[column]) for column in eager.columns}
+    assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
+
+
 def test_the_training_benchmarks_run_on_cuda_with_the_devices_matmul_ceiling(tmp_path):
     from advrepro.bench import run_all
 
@@ -59,3 +76,6 @@ def test_the_training_benchmarks_run_on_cuda_with_the_devices_matmul_ceiling(tmp
     assert (tmp_path / "bench-cuda.csv").is_file() and not (tmp_path / "bench.csv").exists()
     training = table[table["benchmark"] == "adversarial_training"]
     assert (training["pgd_substeps_per_second"] > 0).all() and (training["share_of_matmul_peak"] > 0).all()
+    assert (
+        training["method"].str.contains("CUDA graph").any() and training["method"].str.contains("eager").any()
+    )

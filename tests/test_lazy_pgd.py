@@ -161,7 +161,7 @@ def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_resu
 def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(project):
     """Two minibatches, written out by hand: Algorithm 1 attacks each batch with the current weights and projects
     after every step; advtrain.py attacks every example with the epoch's starting weights and projects once."""
-    from advrepro.experiments.lazy_pgd.runner import EPOCHS, PerModel
+    from advrepro.experiments.lazy_pgd.runner import TRAINERS, PerModel
     from advrepro.lazy import sgd_step
 
     cfg = LazyPGDConfig(
@@ -175,7 +175,7 @@ def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(proj
     active = torch.ones(1, dtype=torch.bool)
     fresh = lambda: init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)
     nets, by_hand = fresh(), fresh()
-    EPOCHS[project](nets, x, y, order, cfg, models, active)
+    TRAINERS[project](nets, x, y, cfg, models, active).epoch(order)
 
     batches = [order[:, :5], order[:, 5:]]
     if project == "per_epoch":

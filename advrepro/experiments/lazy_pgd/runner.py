@@ -26,6 +26,7 @@ from advrepro.lazy import (
 )
 from advrepro.nets import Net
 from advrepro.progress import bar
+from advrepro.replay import replayed
 
 NAME = "lazy-pgd"
 PROJECTIONS = ("per_step", "per_epoch")
@@ -47,6 +48,7 @@ class LazyPGDConfig(LazyConfig):
     project: str = "per_step"
     train_subset: int = 0
     runs: int = 1
+    cuda_graphs: bool = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -115,37 +117,67 @@ class PerModel:
         )
 
 
-def algorithm1_epoch(
-    nets: LazyNets, x: Tensor, y: Tensor, order: Tensor, cfg: LazyPGDConfig, models: PerModel, active: Tensor
-) -> Tensor:
-    """One epoch of Wang et al. Algorithm 1: per minibatch, PGD on the current weights, one SGD step on the
-    adversarial batch, then every neuron projected back onto its lazy ball. Returns robust training hits."""
-    correct = torch.zeros(len(order), dtype=x.dtype, device=x.device)
-    for idx in minibatches(order, cfg.batch_size):
-        xb, yb = x[idx], y[idx]
-        xb = xb + attack(nets.net(), xb, yb, cfg, models.eps, models.step_size)
-        correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
-        sgd_step(nets, xb, yb, cfg.lr, active)
-        nets.project(models.radius, active)
-    return correct
+@dataclasses.dataclass
+class Trainer:
+    """Adversarial training of the models of one batch: the data, the per-model settings and `active` (models still
+    training), the robust training hits of the current epoch, and the minibatch step, replayed as a CUDA graph on
+    CUDA when cfg.cuda_graphs (advrepro.replay)."""
+
+    nets: LazyNets
+    x: Tensor
+    y: Tensor
+    cfg: LazyPGDConfig
+    models: PerModel
+    active: Tensor
+
+    def __post_init__(self):
+        self.correct = torch.zeros(len(self.active), dtype=self.x.dtype, device=self.x.device)
+        self.step = replayed(self.minibatch, self.x.device, self.cfg.cuda_graphs)
+
+    def hits(self, xb: Tensor, yb: Tensor) -> None:
+        """Adds the minibatch's correctly classified (adversarial) examples to `correct`."""
+        self.correct.add_((torch.sign(self.nets.net().forward(xb)) == yb).sum(-1))
 
 
-def advtrain_epoch(
-    nets: LazyNets, x: Tensor, y: Tensor, order: Tensor, cfg: LazyPGDConfig, models: PerModel, active: Tensor
-) -> Tensor:
-    """One epoch of the published advtrain.py: the adversarial set built once with the epoch's starting weights,
-    SGD over it, and the projection once at the end of the epoch. Returns robust training hits."""
-    xs, ys = x[order], y[order]
-    xs = xs + attack(nets.net(), xs, ys, cfg, models.eps, models.step_size)
-    correct = torch.zeros(len(order), dtype=x.dtype, device=x.device)
-    for xb, yb in zip(xs.split(cfg.batch_size, 1), ys.split(cfg.batch_size, 1), strict=True):
-        correct += (torch.sign(nets.net().forward(xb)) == yb).sum(-1)
-        sgd_step(nets, xb, yb, cfg.lr, active)
-    nets.project(models.radius, active)
-    return correct
+class Algorithm1(Trainer):
+    """Wang et al. Algorithm 1: per minibatch, PGD on the current weights, one SGD step on the adversarial batch,
+    then every neuron projected back onto its lazy ball."""
+
+    def minibatch(self, idx: Tensor) -> None:
+        xb, yb = self.x[idx], self.y[idx]
+        xb = xb + attack(self.nets.net(), xb, yb, self.cfg, self.models.eps, self.models.step_size)
+        self.hits(xb, yb)
+        sgd_step(self.nets, xb, yb, self.cfg.lr, self.active)
+        self.nets.project(self.models.radius, self.active)
+
+    def epoch(self, order: Tensor) -> Tensor:
+        """One epoch over each model's `order`; returns its robust training hits."""
+        self.correct.zero_()
+        for idx in minibatches(order, self.cfg.batch_size):
+            self.step(idx)
+        return self.correct.clone()
 
 
-EPOCHS = {"per_step": algorithm1_epoch, "per_epoch": advtrain_epoch}
+class AdvTrain(Trainer):
+    """The published advtrain.py: the adversarial set built once with the epoch's starting weights, SGD over it, and
+    the projection once at the end of the epoch."""
+
+    def minibatch(self, xb: Tensor, yb: Tensor) -> None:
+        self.hits(xb, yb)
+        sgd_step(self.nets, xb, yb, self.cfg.lr, self.active)
+
+    def epoch(self, order: Tensor) -> Tensor:
+        """One epoch over each model's `order`; returns its robust training hits."""
+        self.correct.zero_()
+        xs, ys = self.x[order], self.y[order]
+        xs = xs + attack(self.nets.net(), xs, ys, self.cfg, self.models.eps, self.models.step_size)
+        for xb, yb in zip(xs.split(self.cfg.batch_size, 1), ys.split(self.cfg.batch_size, 1), strict=True):
+            self.step(xb, yb)
+        self.nets.project(self.models.radius, self.active)
+        return self.correct.clone()
+
+
+TRAINERS = {"per_step": Algorithm1, "per_epoch": AdvTrain}
 
 
 def train(
@@ -164,12 +196,13 @@ def train(
     order = data_orders([(c.seed, r) for c in cfgs for r in range(c.runs)], n, device)
     active = torch.ones(len(order), dtype=torch.bool, device=device)
     epochs = torch.zeros(len(order), dtype=torch.long, device=device)
+    trainer = TRAINERS[cfg.project](nets, x, y, cfg, models, active)
     history, boundary = [], []
     label = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
     progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {label}")
     for _ in progress:
         epochs += active
-        robust = EPOCHS[cfg.project](nets, x, y, order, cfg, models, active) / n
+        robust = trainer.epoch(order) / n
         history.append(torch.where(active, robust, history[-1] if history else robust))
         boundary.append(nets.on_boundary(models.radius))
         active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
