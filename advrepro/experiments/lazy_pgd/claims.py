@@ -48,9 +48,7 @@ LEVEL_REASON = (
 MIN_EPS_SQRT_D = 2.0  # the right panel tests the paper's claim only at ε ≥ 2/√d (above the threshold)
 LOW_ROBUST = 0.1  # ours: "drops to 0" read as robust accuracy ≤ 0.1
 RUNS_NOTE = "training runs not resampled"
-MIN_RUNS = (
-    3  # ours: training runs of each cell on either side of a crossing (fewer: said in the row's reason)
-)
+MIN_RUNS = 3  # ours: training runs of the cells on either side of a crossing (fewer: the row says so)
 MIN_GAP = 0.5  # ours: large-ball minus small-ball robust accuracy, "0 below, fully robust above"
 
 
@@ -115,7 +113,9 @@ INTERPOLATION_NOTE = (
 )
 
 
-def crossing_estimate(grid, panel: Panel, draws: np.ndarray, statistic, xs: list[float]) -> Estimate | None:
+def crossing_estimate(
+    grid: pd.DataFrame, panel: Panel, draws: np.ndarray, statistic, xs: list[float]
+) -> Estimate | None:
     """statistic(crossings at xs, stacked on the last axis) at the measured accuracies (linear interpolation), its
     interval spanning both interpolation rules' bootstrap intervals (the step between grid values is unmeasured)."""
     if not xs:
