@@ -218,16 +218,14 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
 
     epoch_seconds = lambda *groups, repeats=2: timed(epochs(*groups), repeats=repeats, device=device)[0]
     small = [dataclasses.replace(c, batch_size=32) for c in cfgs]
-    looped = epoch_seconds(*([c] for c in cfgs))
+    plain = lambda group: [
+        [dataclasses.replace(c, cuda_graphs=False)] for c in group
+    ]  # one eager model a call
+    looped = epoch_seconds(*plain(cfgs))
     methods = [
         ("one batched model (lazy-pgd)", epoch_seconds(cfgs), "batched", 128),
         ("per-model loop", looped, "loop", 128),
-        (
-            "per-model loop, minibatch 32 (the code's)",
-            epoch_seconds(*([c] for c in small), repeats=1),
-            "loop",
-            32,
-        ),
+        ("per-model loop, minibatch 32 (the code's)", epoch_seconds(*plain(small), repeats=1), "loop", 32),
     ]
     if device.type == "cuda":  # the minibatch step replayed as a CUDA graph (cuda_graphs, the default) or not
         eager = [dataclasses.replace(c, cuda_graphs=False) for c in cfgs]
