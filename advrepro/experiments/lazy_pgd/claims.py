@@ -274,21 +274,28 @@ def boundary_claim(frames: dict[str, pd.DataFrame]) -> dict:
             grid, draws, note = panel_evidence(shared, C0_PANEL)
             by_eps = grid.sort_values(["eps", "radius"])  # the same cells (index = draws' column), along R
 
-            def slope(robust: np.ndarray, link: str) -> np.ndarray | None:
-                eps_star = crossing_points(grid, C0_PANEL, robust, link).get(radius)
-                radius_star = crossing_points(by_eps, ALONG_R, robust, link).get(eps)
+            def stars(robust: np.ndarray, link: str) -> tuple:
+                """(ε* on the left panel's R, R* on the right panel's ε); None where one has no crossing."""
+                return (
+                    crossing_points(grid, C0_PANEL, robust, link).get(radius),
+                    crossing_points(by_eps, ALONG_R, robust, link).get(eps),
+                )
+
+            def slope(eps_star, radius_star) -> np.ndarray | None:
                 if eps_star is None or radius_star is None:
                     return None
                 with np.errstate(divide="ignore", invalid="ignore"):
                     return np.log(eps / eps_star) / np.log(radius_star / radius)
 
-            point = slope(grid["robust"].to_numpy(), "linear")
+            eps_star, radius_star = stars(grid["robust"].to_numpy(), "linear")
+            point = slope(eps_star, radius_star)
             if point is not None and np.isfinite(point):
                 estimate = Estimate.spanning(
-                    point, [slope(draws, link) for link in LINKS], units(grid), int(grid["runs"].sum())
+                    point,
+                    [slope(*stars(draws, link)) for link in LINKS],
+                    units(grid),
+                    int(grid["runs"].sum()),
                 )
-                eps_star = crossing_points(grid, C0_PANEL, grid["robust"].to_numpy())[radius]
-                radius_star = crossing_points(by_eps, ALONG_R, grid["robust"].to_numpy())[eps]
                 notes.append(
                     f"left: ε* = {eps_star:.3g} at C0 = {radius * math.sqrt(width):.3g} (ε*·√d = "
                     f"{eps_star * math.sqrt(d):.3g}); right: R* = {radius_star:.3g}, C0* = "
