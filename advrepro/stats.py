@@ -63,6 +63,13 @@ LINKS = ("linear", "logit")  # interpolation rules between grid values: in y its
 LOGIT_CLIP = 1e-3  # shares of exactly 0 or 1 sit this far inside (0, 1) on the logit scale
 
 
+def crossing_steps(y: np.ndarray, level: float = 0.5) -> np.ndarray:
+    """Per grid step (last axis, one fewer than y), whether y crosses `level` on it: its ends on either side of the
+    level or one on it, and not equal."""
+    above = y - level
+    return (above[..., :-1] * above[..., 1:] <= 0) & (y[..., :-1] != y[..., 1:])
+
+
 def crossing(
     x: Sequence[float] | np.ndarray,
     y: np.ndarray,
@@ -85,8 +92,7 @@ def crossing(
         y, level = np.log(clipped / (1 - clipped)), math.log(level / (1 - level))
     if y.shape[-1] < 2:
         return float("nan") if y.ndim == 1 else np.full(y.shape[:-1], np.nan)
-    above = y - level
-    change = (above[..., :-1] * above[..., 1:] <= 0) & (y[..., :-1] != y[..., 1:])
+    change = crossing_steps(y, level)
     first = change.argmax(-1)[..., None]
     y0, y1 = np.take_along_axis(y, first, -1)[..., 0], np.take_along_axis(y, first + 1, -1)[..., 0]
     x0, x1 = position[first[..., 0]], position[first[..., 0] + 1]

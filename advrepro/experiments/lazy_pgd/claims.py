@@ -14,6 +14,7 @@ from advrepro.stats import (
     at_mode,
     binomial_draws,
     crossing,
+    crossing_steps,
     loglog_slope,
     run_binomial_draws,
     statistic_estimate,
@@ -93,8 +94,7 @@ def thin_crossings(grid: pd.DataFrame, panel: Panel) -> list[str]:
     """The across values whose crossing of 1/2 lies between cells with fewer than MIN_RUNS training runs."""
     thin = []
     for value, group in grid[grid["trained"]].groupby(panel.across):
-        above = group["robust"].to_numpy() - 0.5
-        steps = np.flatnonzero((above[:-1] * above[1:] <= 0) & (above[:-1] != above[1:]))
+        steps = np.flatnonzero(crossing_steps(group["robust"].to_numpy()))
         if len(steps) and group["runs"].iloc[steps[0] : steps[0] + 2].min() < MIN_RUNS:
             thin.append(f"{value:.4g}")
     return thin
