@@ -4,14 +4,17 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 from advrepro import store
+from advrepro.concurrency import at_once
 
 CPU = torch.device("cpu")
+GROUPS_AT_ONCE = 4  # the CUDA rows' batch groups trained one after another, then at once
 
 
 def timed(fn: Callable, repeats: int = 3, device: torch.device = CPU):
@@ -185,7 +188,8 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
     model, against a plain loop that trains each model alone; PGD steps × examples per second, PGD sub-steps (one
     attack step on one minibatch of every model in the call) per second, and the share of the matmul peak measured
     in the same run. On CUDA also the batched model with its minibatch step replayed as a CUDA graph (the default)
-    against eager launches, at minibatch 128 and at the code's 32."""
+    against eager launches, at minibatch 128 and at the code's 32, and GROUPS_AT_ONCE batch groups trained one after
+    another against at once, each in a thread on its own stream (groups_at_once); their ratio_to_loop is per model."""
     from advrepro.experiments.lazy_pgd.runner import Algorithm1, LazyPGDConfig, PerModel
     from advrepro.lazy import concat, data_orders, init_lazy_nets
 
@@ -202,43 +206,68 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
     x = (x / x.norm(dim=-1, keepdim=True)).to(device)
     y = torch.sign(torch.randn(n, generator=g)).to(device)
 
-    def epochs(*groups: list[LazyPGDConfig]):
-        """One epoch of each group's trainer per call; the trainers (and on CUDA their captured graphs) persist
-        across calls, so the best of `timed`'s repeats is a steady-state epoch."""
+    def epochs(*groups: list[LazyPGDConfig], workers: int = 1):
+        """One epoch of each group's trainer per call, `workers` groups at once (advrepro.concurrency); the trainers
+        (and on CUDA their captured graphs) persist across calls, so the best of `timed`'s repeats is a steady-state
+        epoch."""
         trainers = []
         for group in groups:
             nets = concat(
                 [init_lazy_nets(c.seed, 1, d, width, True, x.dtype, device, trainable=False) for c in group]
             )
             order = data_orders([(c.seed, 0) for c in group], n, device)
-            active = torch.ones(len(group), dtype=torch.bool, device=device)
-            trainer = Algorithm1(nets, x, y, group[0], PerModel.of(group, x.dtype, device), active)
-            trainers.append((trainer, order))
-        return lambda: [trainer.epoch(order) for trainer, order in trainers]
+            trainer = Algorithm1(nets, x, y, group[0], PerModel.of(group, x.dtype, device))
+            trainers.append(partial(trainer.epoch, order))
+        return lambda: list(at_once(trainers, workers, device))
 
-    epoch_seconds = lambda *groups, repeats=2: timed(epochs(*groups), repeats=repeats, device=device)[0]
+    epoch_seconds = lambda *groups, repeats=2, workers=1: timed(
+        epochs(*groups, workers=workers), repeats=repeats, device=device
+    )[0]
     small = [dataclasses.replace(c, batch_size=32) for c in cfgs]
     plain = lambda group: [
         [dataclasses.replace(c, cuda_graphs=False)] for c in group
     ]  # one eager model a call
     looped = epoch_seconds(*plain(cfgs))
+    # (method, seconds, attack calls per minibatch, models trained, minibatch)
     methods = [
-        ("one batched model (lazy-pgd)", epoch_seconds(cfgs), "batched", 128),
-        ("per-model loop", looped, "loop", 128),
-        ("per-model loop, minibatch 32 (the code's)", epoch_seconds(*plain(small), repeats=1), "loop", 32),
+        ("one batched model (lazy-pgd)", epoch_seconds(cfgs), 1, len(cfgs), 128),
+        ("per-model loop", looped, len(cfgs), len(cfgs), 128),
+        (
+            "per-model loop, minibatch 32 (the code's)",
+            epoch_seconds(*plain(small), repeats=1),
+            len(cfgs),
+            len(cfgs),
+            32,
+        ),
     ]
     if device.type == "cuda":  # the minibatch step replayed as a CUDA graph (cuda_graphs, the default) or not
         eager = [dataclasses.replace(c, cuda_graphs=False) for c in cfgs]
         eager_32 = [dataclasses.replace(c, cuda_graphs=False) for c in small]
+        groups = [
+            small
+        ] * GROUPS_AT_ONCE  # batch groups of the same size, trained one after another or at once
         methods += [
-            ("one batched model, eager (no CUDA graph)", epoch_seconds(eager), "batched", 128),
-            ("one batched model, minibatch 32, CUDA graph", epoch_seconds(small), "batched", 32),
-            ("one batched model, minibatch 32, eager", epoch_seconds(eager_32), "batched", 32),
+            ("one batched model, eager (no CUDA graph)", epoch_seconds(eager), 1, len(cfgs), 128),
+            ("one batched model, minibatch 32, CUDA graph", epoch_seconds(small), 1, len(cfgs), 32),
+            ("one batched model, minibatch 32, eager", epoch_seconds(eager_32), 1, len(cfgs), 32),
+            (
+                f"{len(groups)} batch groups one after another, minibatch 32, CUDA graph",
+                epoch_seconds(*groups),
+                len(groups),
+                len(groups) * len(cfgs),
+                32,
+            ),
+            (
+                f"{len(groups)} batch groups at once (groups_at_once={len(groups)}), minibatch 32, CUDA graph",
+                epoch_seconds(*groups, workers=len(groups)),
+                len(groups),
+                len(groups) * len(cfgs),
+                32,
+            ),
         ]
-    calls = {"batched": 1, "loop": len(cfgs)}  # attack calls per epoch's minibatch
     steps = cfgs[0].pgd_steps
-    flops = (
-        len(cfgs) * n * d * width * (4 * (steps + 1) + 2)
+    flops_per_model = (
+        n * d * width * (4 * (steps + 1) + 2)
     )  # z and ∇ₓf per PGD step; SGD forward + update; count
     peak = matmul_peak(device)
     return [
@@ -247,13 +276,13 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
             "setting": f"{len(cfgs)} models d={d} width={width} n={n} pgd_steps={steps} float32 {device.type}",
             "method": method if "32" in method else f"{method}, minibatch 128",
             "seconds": round(seconds, 4),
-            "pgd_step_examples_per_second": round(len(cfgs) * n * steps / seconds, 1),
-            "pgd_substeps_per_second": round(calls[kind] * math.ceil(n / batch_size) * steps / seconds, 1),
-            "share_of_matmul_peak": round(flops / seconds / peak, 3),
+            "pgd_step_examples_per_second": round(trained * n * steps / seconds, 1),
+            "pgd_substeps_per_second": round(calls * math.ceil(n / batch_size) * steps / seconds, 1),
+            "share_of_matmul_peak": round(trained * flops_per_model / seconds / peak, 3),
             "matmul_peak_gflops": round(peak / 1e9, 1),
-            "ratio_to_loop": round(looped / seconds, 2),
+            "ratio_to_loop": round(looped / seconds * trained / len(cfgs), 2),
         }
-        for method, seconds, kind, batch_size in methods
+        for method, seconds, calls, trained, batch_size in methods
     ]
 
 

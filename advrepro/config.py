@@ -33,6 +33,7 @@ NON_IDENTITY_KEYS = (
     "grids",
     "progress",
     "chunk_mb",
+    "groups_at_once",
     "cuda_graphs",
     "data_dir",
     "download",
@@ -51,6 +52,7 @@ class CommonConfig:
     scale: str = "default"
     progress: bool = True
     chunk_mb: int = 1024
+    groups_at_once: int = 1
     grids: Any = dataclasses.field(default_factory=dict)
 
 

@@ -1,6 +1,8 @@
-"""Computing planned cells, resumably: each batch group in this process or through a Hydra launcher (one job per
-group), each cell written with its provenance on its own, then the aggregates and claims.csv."""
+"""Computing planned cells, resumably: each batch group in this process (`groups_at_once` of them at a time) or
+through a Hydra launcher (one job per group), each cell written with its provenance on its own, then the aggregates
+and claims.csv."""
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -14,11 +16,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from advrepro import store
 from advrepro.claims import COLUMNS
+from advrepro.concurrency import at_once
 from advrepro.config import (
     identity,
     to_plain,
 )
 from advrepro.device import resolve_device
+from advrepro.errors import UserError
 from advrepro.experiment import Experiment
 from advrepro.experiments import EXPERIMENTS, get
 from advrepro.launching import job_overrides, launch_with_hydra
@@ -27,9 +31,22 @@ from advrepro.provenance import device_description, git_commit, package_versions
 from advrepro.signals import deferred_interrupts
 
 
-def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
-    """Compute cells unless already complete; cells of one call (differing only in the experiment's batch_keys)
-    are computed together as one batched model. Each cell is still written, and resumable, on its own."""
+@dataclasses.dataclass
+class Missing:
+    """The cells of one batch group still to compute: their plain configs, names, directories and typed configs."""
+
+    experiment: Experiment
+    plains: list[dict[str, Any]]
+    digests: list[str]
+    directories: list[Path]
+    configs: list[Any]
+
+
+def missing_cells(
+    configs: list[DictConfig | dict[str, Any]], force: bool = False
+) -> tuple[list[str], Missing]:
+    """Every cell's digest, and the cells not yet complete (all of them when `force`), their configs built here (in
+    the calling thread: Hydra and OmegaConf are not thread-safe)."""
     plains = [to_plain(c) if isinstance(c, DictConfig) else c for c in configs]
     experiment = get(plains[0]["experiment"])
     plains = [experiment.canonical(p) for p in plains]
@@ -38,28 +55,45 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
         store.cell_dir(p["results_dir"], experiment.name, d) for p, d in zip(plains, digests, strict=True)
     ]
     todo = [i for i, directory in enumerate(directories) if force or store.read_meta(directory) is None]
-    if not todo:
-        return digests
     with deferred_interrupts():
-        configs = [build_config(experiment, plains[i]) for i in todo]
-    device = resolve_device(configs[0].device)
+        built = [build_config(experiment, plains[i]) for i in todo]
+    pick = lambda values: [values[i] for i in todo]
+    return digests, Missing(experiment, pick(plains), pick(digests), pick(directories), built)
+
+
+def compute(missing: Missing, groups_at_once: int = 1) -> Missing:
+    """Computes the missing cells together as one batched model (cells differing only in the experiment's
+    batch_keys) and writes each, with its provenance, on its own (resumable cell by cell)."""
+    if not missing.configs:
+        return missing
+    device = resolve_device(missing.configs[0].device)
     started, clock = datetime.now(UTC), time.perf_counter()
-    frames = experiment.compute(configs, device)
+    frames = missing.experiment.compute(missing.configs, device)
     seconds = time.perf_counter() - clock
-    for i, config, rows in zip(todo, configs, frames, strict=True):
+    for plain, digest, directory, config, rows in zip(
+        missing.plains, missing.digests, missing.directories, missing.configs, frames, strict=True
+    ):
         meta = {
-            "experiment": experiment.name,
-            "cell": digests[i],
+            "experiment": missing.experiment.name,
+            "cell": digest,
             "seed": config.seed,
             "device": device_description(device),
             "versions": package_versions(),
             "git_commit": git_commit(),
-            "wall_time_s": round(seconds / len(todo), 3),  # a batch's time is shared equally
-            "batched_with": len(todo),
+            "wall_time_s": round(seconds / len(frames), 3),  # a batch's time is shared equally
+            "batched_with": len(frames),
+            "groups_at_once": groups_at_once,
             "started": started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
         }
-        store.write_cell(directories[i], plains[i], rows, meta)
+        store.write_cell(directory, plain, rows, meta)
+    return missing
+
+
+def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
+    """Compute cells unless already complete, as one batch group (missing_cells, compute); their digests."""
+    digests, missing = missing_cells(configs, force)
+    compute(missing)
     return digests
 
 
@@ -119,6 +153,9 @@ def execute(planned: Plan, force: bool = False) -> dict:
         if force
         or store.cell_status(store.cell_dir(planned.results_dir, experiment.name, c.digest)) != "complete"
     ]
+    workers = cells[0].plain["groups_at_once"]
+    if workers < 1:
+        raise UserError(f"groups_at_once must be ≥ 1, got {workers}")
     store.mark_results_dir(planned.results_dir, planned.scale, planned.preset)
     clock = time.perf_counter()
     groups = batches(experiment, todo)
@@ -132,9 +169,10 @@ def execute(planned: Plan, force: bool = False) -> dict:
             logging_redirect_tqdm(),
             tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
         ):
-            for group in groups:
-                execute_cells([cell.plain for cell in group], force)
-                progress.update(len(group))
+            tasks = [partial(compute, missing_cells([c.plain for c in g], force)[1], workers) for g in groups]
+            device = resolve_device(cells[0].plain["device"]) if todo else None
+            for missing in at_once(tasks, workers, device):
+                progress.update(len(missing.configs))
     rows, summary = aggregate(experiment, cells, planned.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
     store.update_claims(planned.outputs, experiment.name, claims, order=list(EXPERIMENTS))

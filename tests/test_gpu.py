@@ -69,6 +69,25 @@ def test_lazy_pgd_replayed_as_cuda_graphs_gives_the_eager_rows(tmp_path, mnist_d
     assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
 
 
+def test_lazy_pgd_batch_groups_at_once_on_their_own_streams_give_the_rows_of_one_after_another(
+    tmp_path, mnist_data_dir
+):
+    """groups_at_once=3: three batch groups in threads, each on a CUDA stream of its own, each capturing its CUDA
+    graphs while the others replay theirs (tests/test_determinism.py checks the CPU's rows byte for byte)."""
+    from advrepro import execution
+    from tests.helpers import smoke_plan
+
+    one_by_one = smoke_cells("lazy-pgd", tmp_path / "one", mnist_data_dir, device="cuda")
+    planned = smoke_plan("lazy-pgd", tmp_path / "three", mnist_data_dir, device="cuda", groups_at_once=3)
+    execution.execute(planned)
+    rows = lambda results, digests: pd.concat(
+        [pd.read_csv(results / "runs" / "lazy-pgd" / d / "rows.csv") for d in sorted(digests)]
+    )
+    at_once, after = rows(tmp_path / "three", one_by_one), rows(tmp_path / "one", one_by_one)
+    shares = {column: agree(after[column], at_once[column]) for column in after.columns}
+    assert min(shares.values()) >= SHARE, {k: v for k, v in shares.items() if v < SHARE}
+
+
 def test_the_training_benchmarks_run_on_cuda_with_the_devices_matmul_ceiling(tmp_path):
     from advrepro.bench import run_all
 

@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -157,6 +158,45 @@ def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_resu
         assert together.to_csv(index=False) == alone.to_csv(index=False)  # the same bytes, batched or alone
 
 
+def test_a_model_that_stops_leaves_the_batch_and_the_rows_stay_those_of_each_cell_alone(
+    mnist_data_dir, monkeypatch
+):
+    """patience 0: a model stops at the first epoch from the third on that does not improve. Three of the four
+    models stop after epoch 3, and the fourth trains on alone to max_epochs in a trainer of one model."""
+    from advrepro.experiments.lazy_pgd import runner
+
+    sizes = []
+
+    class Recorded(runner.Algorithm1):
+        def __post_init__(self):
+            sizes.append(len(self.models.radius))
+            super().__post_init__()
+
+    monkeypatch.setitem(runner.TRAINERS, "per_step", Recorded)
+    base = dict(
+        d=25,
+        width=16,
+        train_subset=64,
+        pgd_steps=3,
+        max_epochs=5,
+        runs=2,
+        lr=1.0,
+        patience=0,
+        min_delta=0.0,
+        progress=False,
+        dtype="float64",
+        data_dir=str(mnist_data_dir),
+        download=False,
+    )
+    cfgs = [LazyPGDConfig(**base, eps=0.05, radius=0.05), LazyPGDConfig(**base, eps=0.3, radius=0.5)]
+    batched = pd.concat(runner.run_batch(cfgs, torch.device("cpu")))
+    assert batched["epochs"].tolist() == [3, 3, 5, 3]
+    assert batched["stopped_early"].tolist() == [True, True, False, True]
+    assert sizes == [4, 1]
+    alone = pd.concat([runner.run(cfg, torch.device("cpu")) for cfg in cfgs])
+    assert batched.to_csv(index=False) == alone.to_csv(index=False)
+
+
 @pytest.mark.parametrize("project", ["per_step", "per_epoch"])
 def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(project):
     """Two minibatches, written out by hand: Algorithm 1 attacks each batch with the current weights and projects
@@ -172,17 +212,16 @@ def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(proj
     y = torch.sign(torch.randn(10, generator=g, dtype=torch.float64))
     order = torch.randperm(10, generator=g)[None]
     models = PerModel.of([cfg], torch.float64, "cpu")
-    active = torch.ones(1, dtype=torch.bool)
     fresh = lambda: init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)
     nets, by_hand = fresh(), fresh()
-    TRAINERS[project](nets, x, y, cfg, models, active).epoch(order)
+    TRAINERS[project](nets, x, y, cfg, models).epoch(order)
 
     batches = [order[:, :5], order[:, 5:]]
     if project == "per_epoch":
         adversarial = [x[i] + attack(by_hand.net(), x[i], y[i], cfg) for i in batches]
     for k, i in enumerate(batches):
         xb = adversarial[k] if project == "per_epoch" else x[i] + attack(by_hand.net(), x[i], y[i], cfg)
-        sgd_step(by_hand, xb, y[i], cfg.lr, active)
+        sgd_step(by_hand, xb, y[i], cfg.lr)
         if project == "per_step":
             by_hand.project(cfg.radius)
     by_hand.project(cfg.radius)  # a no-op after per_step's own projection

@@ -116,22 +116,25 @@ class PerModel:
             per_model(lambda c: c.ball_radius),
         )
 
+    def take(self, models: Tensor) -> "PerModel":
+        """The settings of the given models (an index tensor)."""
+        return PerModel(self.eps[models], self.step_size[models], self.radius[models])
+
 
 @dataclasses.dataclass
 class Trainer:
-    """Adversarial training of the models of one batch: the data, the per-model settings and `active` (models still
-    training), the robust training hits of the current epoch, and the minibatch step, replayed as a CUDA graph on
-    CUDA when cfg.cuda_graphs (advrepro.replay)."""
+    """Adversarial training of models that are all still training (train() builds a smaller one when some stop):
+    the data, the per-model settings, the robust training hits of the current epoch, and the minibatch step,
+    replayed as a CUDA graph on CUDA when cfg.cuda_graphs (advrepro.replay)."""
 
     nets: LazyNets
     x: Tensor
     y: Tensor
     cfg: LazyPGDConfig
     models: PerModel
-    active: Tensor
 
     def __post_init__(self):
-        self.correct = torch.zeros(len(self.active), dtype=self.x.dtype, device=self.x.device)
+        self.correct = torch.zeros(len(self.models.radius), dtype=self.x.dtype, device=self.x.device)
         self.step = replayed(self.minibatch, self.x.device, self.cfg.cuda_graphs)
 
     def hits(self, xb: Tensor, yb: Tensor) -> None:
@@ -147,8 +150,8 @@ class Algorithm1(Trainer):
         xb, yb = self.x[idx], self.y[idx]
         xb = xb + attack(self.nets.net(), xb, yb, self.cfg, self.models.eps, self.models.step_size)
         self.hits(xb, yb)
-        sgd_step(self.nets, xb, yb, self.cfg.lr, self.active)
-        self.nets.project(self.models.radius, self.active)
+        sgd_step(self.nets, xb, yb, self.cfg.lr)
+        self.nets.project(self.models.radius)
 
     def epoch(self, order: Tensor) -> Tensor:
         """One epoch over each model's `order`; returns its robust training hits."""
@@ -164,7 +167,7 @@ class AdvTrain(Trainer):
 
     def minibatch(self, xb: Tensor, yb: Tensor) -> None:
         self.hits(xb, yb)
-        sgd_step(self.nets, xb, yb, self.cfg.lr, self.active)
+        sgd_step(self.nets, xb, yb, self.cfg.lr)
 
     def epoch(self, order: Tensor) -> Tensor:
         """One epoch over each model's `order`; returns its robust training hits."""
@@ -173,7 +176,7 @@ class AdvTrain(Trainer):
         xs = xs + attack(self.nets.net(), xs, ys, self.cfg, self.models.eps, self.models.step_size)
         for xb, yb in zip(xs.split(self.cfg.batch_size, 1), ys.split(self.cfg.batch_size, 1), strict=True):
             self.step(xb, yb)
-        self.nets.project(self.models.radius, self.active)
+        self.nets.project(self.models.radius)
         return self.correct.clone()
 
 
@@ -185,7 +188,9 @@ def train(
 ) -> tuple[LazyNets, dict[str, np.ndarray]]:
     """Adversarial training with `project`'s epoch (Algorithm 1 or advtrain.py) until the code's early stopping
     rule or max_epochs. All runs of all cells in `cfgs` (which differ only in ε and R) train as one batched
-    model; run r of every cell starts from the same initialisation and data order as it would alone."""
+    model; run r of every cell starts from the same initialisation and data order as it would alone. A model that
+    stops leaves the batch at the end of its epoch (the rest train on as a smaller batch, with its own CUDA graph),
+    so it costs nothing more; every step is per model, so the rows are those of each cell alone."""
     cfg, n = cfgs[0], len(y)
     nets = concat(
         [
@@ -194,27 +199,35 @@ def train(
         ]
     )
     order = data_orders([(c.seed, r) for c in cfgs for r in range(c.runs)], n, device)
-    active = torch.ones(len(order), dtype=torch.bool, device=device)
+    training = torch.arange(len(order), device=device)  # the models still training
     epochs = torch.zeros(len(order), dtype=torch.long, device=device)
-    trainer = TRAINERS[cfg.project](nets, x, y, cfg, models, active)
+    make_trainer = lambda: TRAINERS[cfg.project](nets.take(training), x, y, cfg, models.take(training))
+    trainer = make_trainer()
     history, boundary = [], []
     label = f"{len(cfgs)} cells" if len(cfgs) > 1 else f"R={cfg.ball_radius:.3g} ε={cfg.eps:g}"
     progress = bar(range(cfg.max_epochs), cfg, desc=f"{NAME} d={cfg.d} m={cfg.width} {label}")
     for _ in progress:
-        epochs += active
-        robust = trainer.epoch(order) / n
-        history.append(torch.where(active, robust, history[-1] if history else robust))
+        epochs[training] += 1
+        robust = history[-1].clone() if history else torch.zeros(len(order), dtype=x.dtype, device=device)
+        robust[training] = trainer.epoch(order[training]) / n
+        nets.put(training, trainer.nets)
+        history.append(robust)
         boundary.append(nets.on_boundary(models.radius))
-        active &= ~should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
-        progress.set_postfix(robust_train=f"{history[-1].mean().item():.3f}")
-        if not active.any():
-            break
+        stopped = should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
+        progress.set_postfix(robust_train=f"{robust.mean().item():.3f}", training=len(training))
+        if stopped[training].any():  # read once per epoch: the only host synchronisation
+            training = training[~stopped[training]]
+            if not len(training):
+                break
+            trainer = make_trainer()
+    stopped_early = torch.ones(len(order), dtype=torch.bool, device=device)
+    stopped_early[training] = False
     record = {
         "epochs": epochs,
         "robust_train_acc": history[-1],
         "final_distance": nets.distance(),
         "boundary_share": boundary[-1],
-        "stopped_early": ~active,
+        "stopped_early": stopped_early,
     }
     record = {k: v.cpu().numpy() for k, v in record.items()}
     for name, series in (("robust_train_history", history), ("boundary_history", boundary)):

@@ -1,0 +1,61 @@
+"""advrepro.concurrency.at_once: batch groups at once in threads (their rows: tests/test_determinism.py)."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from advrepro.concurrency import at_once
+
+CPU = torch.device("cpu")
+
+
+def test_every_task_runs_once_and_at_most_workers_at_a_time():
+    lock, running, most, seen = threading.Lock(), [0], [0], []
+    first_three = threading.Barrier(3, timeout=30)  # passed only if three tasks run at once
+
+    def task(k):
+        def run():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            if k < 3:
+                first_three.wait()
+            time.sleep(0.01)
+            with lock:
+                running[0] -= 1
+                seen.append(threading.current_thread())
+            return k
+
+        return run
+
+    results = list(at_once([task(k) for k in range(7)], 3, CPU))
+    assert sorted(results) == list(range(7))
+    assert most[0] == 3
+    assert threading.main_thread() not in seen
+
+
+def test_one_worker_runs_the_tasks_in_order_in_the_calling_thread():
+    threads = []
+    tasks = [lambda k=k: threads.append(threading.current_thread()) or k for k in range(4)]
+    assert list(at_once(tasks, 1, CPU)) == [0, 1, 2, 3]
+    assert set(threads) == {threading.current_thread()}
+
+
+def test_the_first_error_is_raised_in_the_caller_and_no_further_task_starts():
+    started = []
+
+    def task(k):
+        def run():
+            started.append(k)
+            if k == 0:
+                raise ValueError("bad cell")
+            time.sleep(0.05)
+
+        return run
+
+    with pytest.raises(ValueError, match="bad cell"):
+        list(at_once([task(k) for k in range(6)], 2, CPU))
+    time.sleep(0.15)  # the other worker's task finishes; nothing else starts
+    assert 0 in started and len(started) <= 3
