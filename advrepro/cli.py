@@ -3,8 +3,10 @@
 import contextlib
 import errno
 import logging
+import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -347,7 +349,16 @@ def main():
     for noisy in ("matplotlib", "PIL", "hydra", "submitit", "torch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="advrepro")
+    try:
+        app(prog_name="advrepro")
+    except BaseException as done:
+        concurrency = sys.modules.get("advrepro.concurrency")  # not imported: no batch groups ran at once
+        if concurrency is None or not concurrency.abandoned_workers():
+            raise
+        if not isinstance(done, SystemExit):
+            traceback.print_exc()
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(done.code if isinstance(done, SystemExit) and isinstance(done.code, int) else 1)
 
 
 if __name__ == "__main__":

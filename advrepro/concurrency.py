@@ -13,6 +13,14 @@ from typing import TypeVar
 import torch
 
 T = TypeVar("T")
+WORKER = "advrepro-batch-group"  # the name of at_once's threads
+
+
+def abandoned_workers() -> bool:
+    """Whether at_once's threads are still computing after their caller stopped waiting for them (an interrupt, an
+    error): the process must then end by os._exit, since torch's threads abort an interpreter shutting down under
+    them ("terminate called without an active exception"). They write nothing, so nothing is lost."""
+    return any(t.name == WORKER and t.is_alive() for t in threading.enumerate())
 
 
 def on_own_stream(task: Callable[[], T], device: torch.device) -> T:
@@ -30,8 +38,8 @@ def on_own_stream(task: Callable[[], T], device: torch.device) -> T:
 def at_once(tasks: Sequence[Callable[[], T]], workers: int, device: torch.device) -> Iterator[T]:
     """Each task's result as it finishes, at most `workers` tasks running at once, each in a daemon thread on its own
     stream; workers ≤ 1 runs them one after another in this thread, in order. The first error is raised here and no
-    further task starts; an interrupt ends the process without waiting for running tasks (each cell is written
-    whole or not at all, so they are computed again next time)."""
+    further task starts; the tasks still running are abandoned (abandoned_workers), so an interrupt ends the process
+    at once: tasks must not write (the caller writes each result as it comes)."""
     if workers <= 1 or len(tasks) <= 1:
         yield from (task() for task in tasks)
         return
@@ -54,7 +62,7 @@ def at_once(tasks: Sequence[Callable[[], T]], workers: int, device: torch.device
                 finished.put((None, err))
 
     for _ in range(min(workers, len(tasks))):
-        threading.Thread(target=worker, daemon=True).start()
+        threading.Thread(target=worker, name=WORKER, daemon=True).start()
     for _ in tasks:
         result, err = finished.get()
         if err is not None:

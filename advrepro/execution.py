@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -61,39 +62,55 @@ def missing_cells(
     return digests, Missing(experiment, pick(plains), pick(digests), pick(directories), built)
 
 
-def compute(missing: Missing, groups_at_once: int = 1) -> Missing:
-    """Computes the missing cells together as one batched model (cells differing only in the experiment's
-    batch_keys) and writes each, with its provenance, on its own (resumable cell by cell)."""
-    if not missing.configs:
-        return missing
+@dataclasses.dataclass
+class Computed:
+    """The rows of each missing cell of a batch group, and where, when and for how long they were computed."""
+
+    missing: Missing
+    frames: list[pd.DataFrame]
+    device: torch.device
+    started: datetime
+    seconds: float
+
+
+def compute(missing: Missing) -> Computed:
+    """The missing cells computed together as one batched model (cells differing only in the experiment's
+    batch_keys). Writes nothing: it may run in a worker thread (groups_at_once), which an interrupt abandons."""
     device = resolve_device(missing.configs[0].device)
     started, clock = datetime.now(UTC), time.perf_counter()
-    frames = missing.experiment.compute(missing.configs, device)
-    seconds = time.perf_counter() - clock
+    frames = missing.experiment.compute(missing.configs, device) if missing.configs else []
+    return Computed(missing, frames, device, started, time.perf_counter() - clock)
+
+
+def write(computed: Computed, groups_at_once: int = 1) -> None:
+    """Each computed cell written on its own with its provenance (so a run resumes cell by cell)."""
+    missing = computed.missing
     for plain, digest, directory, config, rows in zip(
-        missing.plains, missing.digests, missing.directories, missing.configs, frames, strict=True
+        missing.plains, missing.digests, missing.directories, missing.configs, computed.frames, strict=True
     ):
         meta = {
             "experiment": missing.experiment.name,
             "cell": digest,
             "seed": config.seed,
-            "device": device_description(device),
+            "device": device_description(computed.device),
             "versions": package_versions(),
             "git_commit": git_commit(),
-            "wall_time_s": round(seconds / len(frames), 3),  # a batch's time is shared equally
-            "batched_with": len(frames),
+            "wall_time_s": round(
+                computed.seconds / len(computed.frames), 3
+            ),  # a batch's time is shared equally
+            "batched_with": len(computed.frames),
             "groups_at_once": groups_at_once,
-            "started": started.isoformat(),
+            "started": computed.started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
         }
         store.write_cell(directory, plain, rows, meta)
-    return missing
 
 
 def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = False) -> list[str]:
-    """Compute cells unless already complete, as one batch group (missing_cells, compute); their digests."""
+    """Compute cells unless already complete, as one batch group (missing_cells, compute, write); their digests."""
     digests, missing = missing_cells(configs, force)
-    compute(missing)
+    if missing.configs:
+        write(compute(missing))
     return digests
 
 
@@ -169,10 +186,11 @@ def execute(planned: Plan, force: bool = False) -> dict:
             logging_redirect_tqdm(),
             tqdm(total=len(todo), desc=f"{experiment.name} cells", unit="cell", disable=show) as progress,
         ):
-            tasks = [partial(compute, missing_cells([c.plain for c in g], force)[1], workers) for g in groups]
+            tasks = [partial(compute, missing_cells([c.plain for c in g], force)[1]) for g in groups]
             device = resolve_device(cells[0].plain["device"]) if todo else None
-            for missing in at_once(tasks, workers, device):
-                progress.update(len(missing.configs))
+            for computed in at_once(tasks, workers, device):  # cells are written here, in this thread
+                write(computed, workers)
+                progress.update(len(computed.frames))
     rows, summary = aggregate(experiment, cells, planned.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
     store.update_claims(planned.outputs, experiment.name, claims, order=list(EXPERIMENTS))

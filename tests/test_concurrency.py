@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from advrepro.concurrency import at_once
+from advrepro.concurrency import WORKER, abandoned_workers, at_once
 
 CPU = torch.device("cpu")
 
@@ -43,19 +43,28 @@ def test_one_worker_runs_the_tasks_in_order_in_the_calling_thread():
     assert set(threads) == {threading.current_thread()}
 
 
-def test_the_first_error_is_raised_in_the_caller_and_no_further_task_starts():
-    started = []
+def test_the_first_error_is_raised_in_the_caller_and_the_running_task_is_abandoned():
+    """Task 0 fails while task 1 runs: the caller gets the error at once, task 1 goes on as an abandoned worker (the
+    CLI then ends the process by os._exit), and the tasks after it never start."""
+    started, running, release = [], threading.Event(), threading.Event()
 
     def task(k):
         def run():
             started.append(k)
             if k == 0:
+                running.wait(10)
                 raise ValueError("bad cell")
-            time.sleep(0.05)
+            running.set()
+            release.wait(10)
 
         return run
 
     with pytest.raises(ValueError, match="bad cell"):
         list(at_once([task(k) for k in range(6)], 2, CPU))
-    time.sleep(0.15)  # the other worker's task finishes; nothing else starts
-    assert 0 in started and len(started) <= 3
+    assert abandoned_workers()
+    release.set()
+    for thread in threading.enumerate():
+        if thread.name == WORKER:
+            thread.join(10)
+    assert not abandoned_workers()
+    assert sorted(started) == [0, 1]

@@ -74,14 +74,17 @@ def assert_same_results(results: Path, reference: Path):
 
 
 @pytest.mark.slow
-def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, slow_reference):
-    """Ctrl-C (SIGINT), then a kill (SIGTERM), each just after a cell completes (inside one of the next), then a rerun."""
+@pytest.mark.parametrize("groups_at_once", [1, 2])
+def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, slow_reference, groups_at_once):
+    """Ctrl-C (SIGINT), then a kill (SIGTERM), each just after a cell completes (inside one of the next), then a rerun;
+    with groups_at_once=2 the interrupt also abandons a group computing in a worker thread (exit 130, not an abort)."""
     rng = random.Random(7)
     results = tmp_path / "results"
     total = len(list((slow_reference / "runs" / "random-net").iterdir()))
+    sweep = (*SLOW_SWEEP, f"groups_at_once={groups_at_once}")
     for signum in (signal.SIGINT, signal.SIGTERM):
         before = complete_cells(results)
-        process = advrepro(results, *SLOW_SWEEP)
+        process = advrepro(results, *sweep)
         deadline = time.monotonic() + 120
         while complete_cells(results) == before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -92,7 +95,7 @@ def test_interrupted_runs_resume_to_the_uninterrupted_result(tmp_path, slow_refe
         assert before < complete_cells(results) < total, "the interrupt did not land mid-run"
         for meta in results.rglob("meta.json"):
             assert store.read_meta(meta.parent) is not None  # whatever looks complete is complete
-    finished(advrepro(results, *SLOW_SWEEP))
+    finished(advrepro(results, *sweep))
     assert_same_results(results, slow_reference)
 
 
