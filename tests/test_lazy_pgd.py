@@ -136,22 +136,17 @@ def test_lazy_pgd_cli_end_to_end(cli, results, tmp_path, mnist_smoke):
     assert math.isfinite(rows["clean_test_acc"].mean())
 
 
+def two_cells_of_one_batch(data_dir, **keys) -> list[LazyPGDConfig]:
+    """Two tiny cells that differ in ε and R (one batch group), 2 runs each, in float64."""
+    base = dict(d=25, width=16, train_subset=64, pgd_steps=3, max_epochs=2, runs=2, progress=False)
+    base |= dict(dtype="float64", data_dir=str(data_dir), download=False, **keys)
+    return [LazyPGDConfig(**base, eps=0.05, radius=0.05), LazyPGDConfig(**base, eps=0.3, radius=0.5)]
+
+
 def test_cells_differing_in_eps_and_radius_train_as_one_batch_with_the_same_results(mnist_data_dir):
     from advrepro.experiments.lazy_pgd.runner import run, run_batch
 
-    base = dict(
-        d=25,
-        width=16,
-        train_subset=64,
-        pgd_steps=3,
-        max_epochs=2,
-        runs=2,
-        progress=False,
-        dtype="float64",
-        data_dir=str(mnist_data_dir),
-        download=False,
-    )
-    cfgs = [LazyPGDConfig(**base, eps=0.05, radius=0.05), LazyPGDConfig(**base, eps=0.3, radius=0.5)]
+    cfgs = two_cells_of_one_batch(mnist_data_dir)
     batched = run_batch(cfgs, torch.device("cpu"))
     for cfg, together in zip(cfgs, batched, strict=True):
         alone = run(cfg, torch.device("cpu"))
@@ -173,22 +168,7 @@ def test_a_model_that_stops_leaves_the_batch_and_the_rows_stay_those_of_each_cel
             super().__post_init__()
 
     monkeypatch.setitem(runner.TRAINERS, "per_step", Recorded)
-    base = dict(
-        d=25,
-        width=16,
-        train_subset=64,
-        pgd_steps=3,
-        max_epochs=5,
-        runs=2,
-        lr=1.0,
-        patience=0,
-        min_delta=0.0,
-        progress=False,
-        dtype="float64",
-        data_dir=str(mnist_data_dir),
-        download=False,
-    )
-    cfgs = [LazyPGDConfig(**base, eps=0.05, radius=0.05), LazyPGDConfig(**base, eps=0.3, radius=0.5)]
+    cfgs = two_cells_of_one_batch(mnist_data_dir, max_epochs=5, lr=1.0, patience=0, min_delta=0.0)
     batched = pd.concat(runner.run_batch(cfgs, torch.device("cpu")))
     assert batched["epochs"].tolist() == [3, 3, 5, 3]
     assert batched["stopped_early"].tolist() == [True, True, False, True]
