@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 RESULTS ?= results
 SCALE   ?= default
+# batch groups computed at once (the groups_at_once key): several on one GPU, 1 on a CPU
+GROUPS  ?= 1
 
 .PHONY: install figures test test-gpu lint bench clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 figures: $(STAMP)
-	$(BIN)/advrepro run all results_dir=$(RESULTS) scale=$(SCALE)
+	$(BIN)/advrepro run all results_dir=$(RESULTS) scale=$(SCALE) groups_at_once=$(GROUPS)
 	$(BIN)/advrepro report --results-dir $(RESULTS) $(if $(filter results,$(RESULTS)),--readme README.md)
 
 test: $(STAMP)
