@@ -243,9 +243,8 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
     if device.type == "cuda":  # the minibatch step replayed as a CUDA graph (cuda_graphs, the default) or not
         eager = [dataclasses.replace(c, cuda_graphs=False) for c in cfgs]
         eager_32 = [dataclasses.replace(c, cuda_graphs=False) for c in small]
-        groups = [
-            small
-        ] * GROUPS_AT_ONCE  # batch groups of the same size, trained one after another or at once
+        # batch groups of the same size, trained one after another or at once
+        groups = [small] * GROUPS_AT_ONCE
         methods += [
             ("one batched model, eager (no CUDA graph)", epoch_seconds(eager), 1, len(cfgs), 128),
             ("one batched model, minibatch 32, CUDA graph", epoch_seconds(small), 1, len(cfgs), 32),
@@ -266,9 +265,8 @@ def bench_adversarial_training(quick: bool = False, device: torch.device = CPU) 
             ),
         ]
     steps = cfgs[0].pgd_steps
-    flops_per_model = (
-        n * d * width * (4 * (steps + 1) + 2)
-    )  # z and ∇ₓf per PGD step; SGD forward + update; count
+    # z and ∇ₓf per PGD step; SGD forward + update; count
+    flops_per_model = n * d * width * (4 * (steps + 1) + 2)
     peak = matmul_peak(device)
     return [
         {

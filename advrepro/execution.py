@@ -78,7 +78,7 @@ def compute(missing: Missing) -> Computed:
     batch_keys). Writes nothing: it may run in a worker thread (groups_at_once), which an interrupt abandons."""
     device = resolve_device(missing.configs[0].device)
     started, clock = datetime.now(UTC), time.perf_counter()
-    frames = missing.experiment.compute(missing.configs, device) if missing.configs else []
+    frames = missing.experiment.compute(missing.configs, device)
     return Computed(missing, frames, device, started, time.perf_counter() - clock)
 
 
@@ -95,9 +95,7 @@ def write(computed: Computed, groups_at_once: int = 1) -> None:
             "device": device_description(computed.device),
             "versions": package_versions(),
             "git_commit": git_commit(),
-            "wall_time_s": round(
-                computed.seconds / len(computed.frames), 3
-            ),  # a batch's time is shared equally
+            "wall_time_s": round(computed.seconds / len(computed.frames), 3),  # shared equally by the batch
             "batched_with": len(computed.frames),
             "groups_at_once": groups_at_once,
             "started": computed.started.isoformat(),

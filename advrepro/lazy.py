@@ -100,16 +100,13 @@ class LazyNets:
         radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
         return (sq >= ((1 - rtol) * radius).square()).to(sq.dtype).mean(-1)
 
-    def project(self, radius: Tensor | float, moving: Tensor | None = None) -> None:
-        """Every neuron of the `moving` models (default: all) outside the ball of that radius around its initial
-        [w_s, b_s] back onto it. Neurons inside, and models that stopped, keep their bits: W0 + 1·(W − W0) would round
-        them, so a stopped model's weights would depend on how long the models batched with it train."""
+    def project(self, radius: Tensor | float) -> None:
+        """Every neuron outside the ball of that radius (one per model) around its initial [w_s, b_s] back onto it.
+        Neurons inside keep their bits: W0 + 1·(W − W0) would round them."""
         with torch.no_grad():
             sq = self.moved_sq()
             radius = torch.as_tensor(radius, dtype=sq.dtype, device=sq.device).reshape(-1, 1)
             outside = sq > radius.square()  # (M, m)
-            if moving is not None:
-                outside &= moving[:, None]
             shrink = radius / sq.sqrt().clamp_min(1e-30)
             self.W.copy_(
                 torch.where(outside[..., None], self.W0 + shrink[..., None] * (self.W - self.W0), self.W)

@@ -215,7 +215,7 @@ def train(
         boundary.append(nets.on_boundary(models.radius))
         stopped = should_stop(torch.stack(history), cfg.patience, cfg.min_delta)
         progress.set_postfix(robust_train=f"{robust.mean().item():.3f}", training=len(training))
-        if stopped[training].any():  # read once per epoch: the only host synchronisation
+        if stopped[training].any():  # read once per epoch, as is the bar's mean: the epoch's only host syncs
             training = training[~stopped[training]]
             if not len(training):
                 break
