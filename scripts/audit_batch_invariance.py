@@ -17,7 +17,7 @@ from advrepro.lazy import init_lazy_nets, sgd_step
 from advrepro.seeding import generator
 
 # (d, width, minibatch): lazy-pgd's 128 and its last of 32 (4,000 images), the code's 32 and its last of 25
-# (12,665), lazy-sgd's 64 and its last of 57
+# (12,665, scale=recipe and paper, widths to 10,000), lazy-sgd's 64 and its last of 57
 SHAPES = [
     (25, 1000, 128),
     (196, 1000, 32),
@@ -28,6 +28,8 @@ SHAPES = [
     (25, 500, 57),
     (400, 1000, 57),
     (784, 2000, 64),
+    (784, 3000, 25),
+    (784, 10_000, 32),
 ]
 VARIANTS = [(slice(0, 4), 1), (slice(0, 2), 2), (slice(0, 3), 2), (slice(2, 3), 2), (slice(3, 4), 1)]
 NAMES = ("W", "b", "input gradient", "step bound")
