@@ -51,12 +51,7 @@ def pgd_l2(
     return delta
 
 
-def logistic_ascent(forward_and_gradient: Callable[[Tensor], tuple[Tensor, Tensor]], y: Tensor):
+def logistic_ascent(gradient: Callable[[Tensor], Tensor], y: Tensor) -> Callable[[Tensor], Tensor]:
     """Ascent direction of the logistic loss log(1 + e^{−y f(x)}): −y·σ(−y f)·∇f, whose normalised form is that of
-    −y·∇f (σ > 0), used directly so that σ's underflow cannot zero it."""
-
-    def ascent(x: Tensor) -> Tensor:
-        _, grad = forward_and_gradient(x)
-        return -y[..., None] * grad
-
-    return ascent
+    −y·∇f (σ > 0), used directly so that σ's underflow cannot zero it (and f is not needed)."""
+    return lambda x: -y[..., None] * gradient(x)

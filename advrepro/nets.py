@@ -68,17 +68,19 @@ class Net:
         """f(x) for x (N, d) shared by all networks or (B, N, d), one input set per network -> (B, N)."""
         return self.head(self.linear(0, x))
 
-    def input_gradient(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(f, ∇ₓf, z1) by the chain rule written out: ∇ₓf = W_1ᵀ(ψ'(z_1) ⊙ W_2ᵀ(… ψ'(z_L) ⊙ c)).
+    def input_gradient(self, x: Tensor, with_value: bool = True) -> tuple[Tensor | None, Tensor, Tensor]:
+        """(f, ∇ₓf, z1) by the chain rule written out: ∇ₓf = W_1ᵀ(ψ'(z_1) ⊙ W_2ᵀ(… ψ'(z_L) ⊙ c)); f is None when not
+        `with_value` (an attack's step needs only ∇ₓf).
 
         For one hidden layer this is Bubeck et al.'s ∇f(x) = Σ_l c_l ψ'(w_l·x) w_l.
         """
         zs = [self.linear(0, x)]
         for layer in range(1, len(self.weights)):
             zs.append(self.linear(layer, self.psi(zs[-1])))
-        f = (self.psi(zs[-1]) * self.readout[:, None, :]).sum(-1)
-        if self.out_bias is not None:
-            f = f + self.out_bias[:, None]
+        f = None
+        if with_value:
+            f = (self.psi(zs[-1]) * self.readout[:, None, :]).sum(-1)
+            f = f if self.out_bias is None else f + self.out_bias[:, None]
         back = self.readout[:, None, :] * self.psi_prime(zs[-1])
         for layer in range(len(self.weights) - 1, 0, -1):
             back = torch.matmul(back, self.weights[layer]) * self.psi_prime(zs[layer - 1])

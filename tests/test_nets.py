@@ -38,6 +38,8 @@ def test_closed_form_gradient_equals_autograd(activation, depth, bias):
     torch.testing.assert_close(grad, reference, rtol=1e-7, atol=1e-9 if activation != "softplus" else 1e-7)
     torch.testing.assert_close(f, net.forward(x))
     torch.testing.assert_close(z1, net.linear(0, x))
+    value, alone, _ = net.input_gradient(x, with_value=False)  # what an attack step asks for
+    assert value is None and torch.equal(alone, grad)
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))

@@ -81,7 +81,7 @@ def attack(
 ) -> Tensor:
     """The ℓ2 PGD perturbation of cfg for each model's examples x (M, N, d); eps and step_size may be per-model
     tensors (M, 1, 1) when models of several cells are trained as one batch."""
-    ascent = logistic_ascent(lambda z: net.input_gradient(z)[:2], y)
+    ascent = logistic_ascent(lambda z: net.input_gradient(z, with_value=False)[1], y)
     eps = cfg.eps if eps is None else eps
     return pgd_l2(ascent, x, eps, cfg.step_size if step_size is None else step_size, cfg.pgd_steps, cfg.clip)
 
