@@ -155,12 +155,15 @@ def accuracy(net: Net, x: Tensor, y: Tensor) -> np.ndarray:
         return (torch.sign(net.forward(x)) == y).to(x.dtype).mean(-1).cpu().numpy()
 
 
-def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor | None = None) -> Tensor:
+def sgd_step(
+    nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor | None = None, with_bound: bool = True
+) -> Tensor | None:
     """One SGD step on the mean logistic loss with the gradient in closed form, W updated in place by one bmm.
 
     ∂L/∂w_s = Σ_i C_is x_i, C_is = −y_i σ(−y_i f(x_i)) a_s 1[z_is > 0] / B; models not `active` (default: all
     are) do not move.
-    Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ.
+    Returns max_s ‖Δ[w_s, b_s]‖ per model, from the Gram matrix: ‖Σ_i C_is x_i‖² = (Cᵀ K C)_ss, K = X Xᵀ (None when
+    not `with_bound`: lazy-pgd projects instead).
     """
     z = nets.linear_preactivation(x)  # (M, B, m)
     f = (torch.relu(z) * nets.readout[:, None, :]).sum(-1)  # not a batched matrix-vector product: its bits
@@ -170,9 +173,11 @@ def sgd_step(nets: LazyNets, x: Tensor, y: Tensor, lr: float, active: Tensor | N
     C = dloss_df[..., None] * nets.readout[:, None, :] * (z > 0)  # (M, B, m)
     with torch.no_grad():
         nets.W.baddbmm_(C.transpose(1, 2), x, alpha=-lr)
-        step_sq = (torch.bmm(x, x.transpose(1, 2)) @ C * C).sum(1)  # ‖Δw_s‖² / lr²
-        if nets.b is not None:
-            grad_b = C.sum(1)
+        grad_b = None if nets.b is None else C.sum(1)
+        if grad_b is not None:
             nets.b.sub_(grad_b, alpha=lr)
-            step_sq = step_sq + grad_b**2
+        if not with_bound:
+            return None
+        step_sq = (torch.bmm(x, x.transpose(1, 2)) @ C * C).sum(1)  # ‖Δw_s‖² / lr²
+        step_sq = step_sq if grad_b is None else step_sq + grad_b**2
     return lr * step_sq.max(-1).values.sqrt()

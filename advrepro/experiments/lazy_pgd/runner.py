@@ -150,7 +150,7 @@ class Algorithm1(Trainer):
         xb, yb = self.x[idx], self.y[idx]
         xb = xb + attack(self.nets.net(), xb, yb, self.cfg, self.models.eps, self.models.step_size)
         self.hits(xb, yb)
-        sgd_step(self.nets, xb, yb, self.cfg.lr)
+        sgd_step(self.nets, xb, yb, self.cfg.lr, with_bound=False)
         self.nets.project(self.models.radius)
 
     def epoch(self, order: Tensor) -> Tensor:
@@ -167,7 +167,7 @@ class AdvTrain(Trainer):
 
     def minibatch(self, xb: Tensor, yb: Tensor) -> None:
         self.hits(xb, yb)
-        sgd_step(self.nets, xb, yb, self.cfg.lr)
+        sgd_step(self.nets, xb, yb, self.cfg.lr, with_bound=False)
 
     def epoch(self, order: Tensor) -> Tensor:
         """One epoch over each model's `order`; returns its robust training hits."""
