@@ -61,10 +61,15 @@ def at_once(tasks: Sequence[Callable[[], T]], workers: int, device: torch.device
                 failed.set()
                 finished.put((None, err))
 
-    for _ in range(min(workers, len(tasks))):
-        threading.Thread(target=worker, name=WORKER, daemon=True).start()
+    threads = [
+        threading.Thread(target=worker, name=WORKER, daemon=True) for _ in range(min(workers, len(tasks)))
+    ]
+    for thread in threads:
+        thread.start()
     for _ in tasks:
         result, err = finished.get()
         if err is not None:
             raise err
         yield result
+    for thread in threads:  # every task is done: each worker is returning
+        thread.join()

@@ -34,6 +34,7 @@ def test_every_task_runs_once_and_at_most_workers_at_a_time():
     assert sorted(results) == list(range(7))
     assert most[0] == 3
     assert threading.main_thread() not in seen
+    assert not abandoned_workers()  # a finished at_once leaves no worker behind
 
 
 def test_one_worker_runs_the_tasks_in_order_in_the_calling_thread():

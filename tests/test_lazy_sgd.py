@@ -34,7 +34,9 @@ def test_closed_form_sgd_step_equals_autograd(bias):
         torch.testing.assert_close(p.detach(), e)
     assert (moved > 0).all()
     unbounded = init_lazy_nets(0, 3, 9, 20, bias, torch.float64, "cpu", trainable=False)
-    assert sgd_step(unbounded, x[idx], y[idx], 0.1, with_bound=False) is None  # lazy-pgd's step: the same weights
+    assert (
+        sgd_step(unbounded, x[idx], y[idx], 0.1, with_bound=False) is None
+    )  # lazy-pgd's step: the same weights
     assert all(torch.equal(p.detach(), q) for p, q in zip(params, (unbounded.W, unbounded.b), strict=False))
 
 
