@@ -66,6 +66,21 @@ def summary(claims: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def verdict_changes(before: pd.DataFrame, after: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The claims whose verdict differs between two claims tables (say the committed CPU one and a GPU run's), matched
+    by experiment and id (a row in one table only has the verdict 'absent' in the other): a one-line summary and the
+    differing rows with both verdicts and measured values."""
+    keys = ["experiment", "id"]
+    columns = [*keys, "verdict", "measured"]
+    both = before[columns].merge(after[columns], on=keys, how="outer", suffixes=("_before", "_after"))
+    both[["verdict_before", "verdict_after"]] = both[["verdict_before", "verdict_after"]].fillna("absent")
+    changed = both[both["verdict_before"] != both["verdict_after"]].reset_index(drop=True)
+    line = f"{len(both) - len(changed)} of {len(both)} rows have the same verdict"
+    if len(changed):
+        line += f"; {len(changed)} differ: " + ", ".join(changed["experiment"] + "/" + changed["id"])
+    return line, changed
+
+
 def display_bench(bench: pd.DataFrame) -> pd.DataFrame:
     """bench.csv as a reader sees it: what was timed, and each row's measured columns as name = value."""
     described = ["benchmark", "setting", "method"]

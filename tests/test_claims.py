@@ -153,6 +153,26 @@ def test_the_summary_counts_claims_and_checks_apart_and_lists_what_differs():
     assert "- vardi-universal (check): fraction of runs whose training reached the loss target" in text
 
 
+def test_verdict_changes_match_rows_by_experiment_and_id_and_list_only_those_that_differ():
+    from advrepro.report import verdict_changes
+
+    def table(*rows):
+        return pd.DataFrame(rows, columns=["experiment", "id", "verdict", "measured"])
+
+    cpu = table(("a", "x", "agrees", "1.0"), ("a", "y", "differs", "2.0"), ("b", "x", "inconclusive", "3.0"))
+    same, none = verdict_changes(cpu, cpu.iloc[::-1])  # order does not matter
+    assert same == "3 of 3 rows have the same verdict" and none.empty
+    gpu = table(("b", "x", "inconclusive", "3.1"), ("a", "x", "agrees", "1.1"), ("a", "y", "agrees", "2.1"))
+    gpu = pd.concat([gpu, table(("c", "z", "agrees", "4.0"))])
+    line, changed = verdict_changes(cpu, gpu)
+    assert line == "2 of 4 rows have the same verdict; 2 differ: a/y, c/z"
+    assert changed[["verdict_before", "verdict_after"]].values.tolist() == [
+        ["differs", "agrees"],
+        ["absent", "agrees"],
+    ]
+    assert changed["measured_after"].tolist() == ["2.1", "4.0"]
+
+
 def test_kinds_are_claim_check_or_reported_and_reported_rows_have_no_verdict_of_their_own():
     for experiment in CASES:
         table = claims_of(experiment)
