@@ -12,6 +12,8 @@ import pandas as pd
 
 from advrepro.theory import random_net_limits
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository's root
+
 
 def _noise(rng, size, scale=0.02):
     return np.exp(rng.normal(0, scale, size))

@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from advrepro import store
 from advrepro.claims import VERDICTS
 from advrepro.experiments import get
 from advrepro.report import BENCH_BEGIN, BENCH_END, README_BEGIN, README_END
-from tests.helpers import assert_columns_documented, outputs_of
+from tests.helpers import ROOT, assert_columns_documented, outputs_of
 
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
 
@@ -163,26 +164,28 @@ def test_list_and_help(cli):
         assert cli(command, "--help").exit_code == 0
 
 
+def bad_inputs_in_the_readme() -> list[tuple[list[str], str]]:
+    """The README's "Bad input" table as (arguments, message), for its `advrepro run` rows that hold on any machine
+    and in any results_dir (not those marked "(no GPU)", "(offline)" or that name a results_dir, whose errors
+    tests/test_planning.py makes); a row's "(or `KEY=VALUE`)" alternative is tested separately."""
+    section = (ROOT / "README.md").read_text().split("### Bad input", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `advrepro (run [^`]*)`(?: \(or `[^`]*`\))? \| (.*) \|$", section, re.MULTILINE)
+    return [(command.split(), message) for command, message in rows if "results_dir=" not in command]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
-    [
-        (("run", "no-such-thing"), "unknown experiment"),
-        (("run", "random-net", "foo=1"), "foo"),
-        (("run", "random-net", "d=abc"), "abc"),
-        (("run", "random-net", "d=0"), "d must be positive"),
-        (("run", "random-net", "width=-5"), "width must be positive"),
-        (("run", "random-net", "activation=sigmoidal"), "unknown activation"),
-        (("run", "random-net", "scale=huge"), "unknown scale"),
-        (("run", "random-net", "d=10,20"), "-m"),
-        (("run", "random-net", "search=exact", "activation=tanh"), "search=exact"),
-    ],
+    [*bad_inputs_in_the_readme(), (["run", "random-net", "width=-5"], "width must be positive, got -5")],
 )
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(cli, results, args, message):
+def test_bad_input_exits_2_with_the_readmes_one_line_and_writes_nothing(cli, results, args, message):
     result = cli(*args, f"results_dir={results}")
     assert result.exit_code == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr
+    assert result.stderr == f"advrepro: error: {message}\n"  # one line, no traceback, as the README shows it
     assert not results.exists()
+
+
+def test_the_readme_table_of_bad_inputs_is_read():
+    assert len(bad_inputs_in_the_readme()) >= 14
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")

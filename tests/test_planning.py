@@ -14,8 +14,9 @@ from advrepro import store
 from advrepro.config import parse_overrides
 from advrepro.experiments import EXPERIMENTS, get
 from advrepro.planning import PRESET_KEYS, plan, split_for_all
+from tests.helpers import ROOT
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
 
 

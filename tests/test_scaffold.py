@@ -12,8 +12,7 @@ import pytest
 
 from advrepro.errors import UserError
 from advrepro.scaffold import scaffold
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
 
 
 def checkout_copy(tmp_path: Path) -> Path:
