@@ -1,5 +1,6 @@
 """vardi-universal: float64 training to 1e-30, exact universal-perturbation search against brute force."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from advrepro.experiments.vardi_universal.runner import (
     VardiConfig,
+    init_params,
     log_mean_loss,
     run,
     sample_data,
@@ -41,6 +43,44 @@ def test_training_reaches_1e_minus_30_in_float64():
     margins = y * net.forward(x)
     assert torch.isfinite(margins).all() and (margins > 60).all()  # e^{−m} ≤ 1e-30·n needs m ≳ 69 − log n
     assert all(torch.isfinite(t).all() for t in (*net.weights, net.readout, *net.biases))
+
+
+def test_training_is_gradient_descent_on_log_loss_and_a_run_stops_at_its_first_step_below_target():
+    """Against a plain loop per run (autograd through Net.forward): θ ← θ − lr0·∇log L, stopping a run at the first
+    step whose loss is ≤ loss_target, others going on (the target sits between two of run 0's steps)."""
+    cfg = VardiConfig(d=8, n=6, width=5, runs=3, progress=False, dtype="float64", lr0=0.05, max_steps=40)
+    x, y = data(cfg)
+    paths, losses = [], []
+    for r in range(cfg.runs):
+        theta = [p.clone().requires_grad_() for p in init_params(cfg, r, torch.float64)]
+        path, loss = [], []
+        for _ in range(cfg.max_steps):
+            net = lambda: Net([theta[0][None]], theta[2][None], "relu", [theta[1][None]])
+            grads = torch.autograd.grad(
+                log_mean_loss(y[r] * net().forward(x[r][None]), cfg.loss).sum(), theta
+            )
+            with torch.no_grad():
+                theta = [(p - cfg.lr0 * g).requires_grad_() for p, g in zip(theta, grads, strict=True)]
+                path.append([p.detach() for p in theta])
+                loss.append(log_mean_loss(y[r] * net().forward(x[r][None]), cfg.loss).item())
+        paths.append(path)
+        losses.append(loss)
+    log_target = (losses[0][14] + losses[0][15]) / 2
+    expected = [
+        next((s + 1 for s, v in enumerate(loss) if v <= log_target), cfg.max_steps) for loss in losses
+    ]
+    assert expected[0] == 16 and len(set(expected)) > 1  # the runs stop at different steps
+    net, record = train(dataclasses.replace(cfg, loss_target=math.exp(log_target)), x, y, CPU)
+    assert record["steps"].tolist() == expected
+    assert record["converged"].tolist() == [
+        s < cfg.max_steps or losses[r][-1] <= log_target for r, s in enumerate(expected)
+    ]
+    for r, s in enumerate(expected):
+        W, b, a = paths[r][s - 1]
+        assert torch.allclose(net.weights[0][r], W, rtol=1e-10, atol=1e-13)
+        assert torch.allclose(net.biases[0][r], b, rtol=1e-10, atol=1e-13)
+        assert torch.allclose(net.readout[r], a, rtol=1e-10, atol=1e-13)
+        assert record["final_log10_loss"][r] == pytest.approx(losses[r][s - 1] / math.log(10), rel=1e-10)
 
 
 def random_two_layer(R=3, n=7, d=6, k=9, seed=0):

@@ -13,6 +13,7 @@ from advrepro.claims import MIN_ACCURACY
 from advrepro.config import CommonConfig, require_positive
 from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
+from advrepro.optim import descend
 from advrepro.prelu import IdealClassifier, PReLUNets
 from advrepro.progress import bar
 from advrepro.seeding import generator
@@ -138,9 +139,7 @@ def train(cfg: ClusterConfig, x: Tensor, y: Tensor, powers: tuple[int, ...]) -> 
         for xb, yb in zip(
             shuffled_x.split(cfg.batch_size, dim=1), shuffled_y.split(cfg.batch_size, dim=1), strict=True
         ):
-            _, grad_W, grad_v = nets.exp_loss_gradients(xb, yb)
-            nets.W -= cfg.lr * grad_W
-            nets.v -= cfg.lr * grad_v
+            descend((nets.W, nets.v), nets.exp_loss_gradients(xb, yb)[1:], cfg.lr)
     return nets
 
 

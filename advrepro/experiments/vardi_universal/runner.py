@@ -13,6 +13,7 @@ from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.flip import piecewise_value, relu_ray_pieces, segment_roots
 from advrepro.nets import Net, rademacher, sphere
+from advrepro.optim import descend
 from advrepro.progress import bar
 from advrepro.seeding import generator
 
@@ -92,23 +93,30 @@ def train(cfg: VardiConfig, x: torch.Tensor, y: torch.Tensor, device) -> tuple[N
     batches = generator(cfg.seed, "batches")
     full = cfg.batch_size == 0 or cfg.batch_size >= n
     log_target = math.log(cfg.loss_target)
+
+    def log_loss_on(idx) -> torch.Tensor:
+        z = torch.baddbmm(b[:, None, :], x[:, idx], W.transpose(1, 2))
+        return log_mean_loss(y[:, idx] * (torch.relu(z) * a[:, None, :]).sum(-1), cfg.loss)
+
+    full_log_loss = log_loss_on(slice(None))
     progress = bar(range(cfg.max_steps), cfg, desc=f"{NAME} d={cfg.d} n={cfg.n} k={cfg.width}")
     for step in progress:
-        idx = slice(None) if full else torch.randperm(n, generator=batches)[: cfg.batch_size].to(device)
-        z = torch.baddbmm(b[:, None, :], x[:, idx], W.transpose(1, 2))
-        log_loss = log_mean_loss(y[:, idx] * (torch.relu(z) * a[:, None, :]).sum(-1), cfg.loss)
-        grads = torch.autograd.grad(log_loss[active].sum(), (W, b, a))
+        if full:  # the loss after the last step is this step's: one forward pass per step, not two
+            log_loss = full_log_loss
+        else:
+            log_loss = log_loss_on(torch.randperm(n, generator=batches)[: cfg.batch_size].to(device))
+        descend((W, b, a), torch.autograd.grad(log_loss[active].sum(), (W, b, a)), cfg.lr0)
+        steps += active
+        with torch.set_grad_enabled(full):
+            full_log_loss = log_loss_on(slice(None))
         with torch.no_grad():
-            for p, g in zip((W, b, a), grads, strict=True):
-                p -= cfg.lr0 * g
-            steps += active
-            full_log_loss = log_mean_loss(y * Net([W], a, "relu", [b]).forward(x), cfg.loss)
             finite &= torch.isfinite(full_log_loss)
             active &= finite & (full_log_loss > log_target)
         if step % 50 == 0:
             progress.set_postfix(log10_loss=f"{full_log_loss.max().item() / math.log(10):.1f}")
         if not active.any():
             break
+    full_log_loss = full_log_loss.detach()
     if not finite.all():
         log.warning("%s: %d of %d runs hit a non-finite loss (lower lr0)", NAME, int((~finite).sum()), runs)
     if active.any():

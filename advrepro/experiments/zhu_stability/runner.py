@@ -16,6 +16,7 @@ from advrepro.device import resolve_dtype
 from advrepro.errors import UserError
 from advrepro.lazy import accuracy, data_orders, minibatches
 from advrepro.nets import Net
+from advrepro.optim import descend
 from advrepro.progress import bar
 from advrepro.seeding import generator
 
@@ -138,10 +139,7 @@ def train(cfg: ZhuConfig, net: Net, x: Tensor, y: Tensor) -> tuple[Net, Tensor]:
         for idx in minibatches(order, cfg.batch_size):
             model = Net(params[:-1], params[-1])
             loss = (torch.nn.functional.softplus(-y[idx] * model.forward(x[idx])).mean(-1) * active).sum()
-            grads = torch.autograd.grad(loss, params)
-            with torch.no_grad():
-                for w, g in zip(params, grads, strict=True):
-                    w.sub_(cfg.lr * g)
+            descend(params, torch.autograd.grad(loss, params), cfg.lr)
         active &= training_loss(Net(params[:-1], params[-1]), x, y) > cfg.loss_target
         if not active.any():
             break
