@@ -50,19 +50,20 @@ def test_training_is_gradient_descent_on_log_loss_and_a_run_stops_at_its_first_s
     step whose loss is ≤ loss_target, others going on (the target sits between two of run 0's steps)."""
     cfg = VardiConfig(d=8, n=6, width=5, runs=3, progress=False, dtype="float64", lr0=0.05, max_steps=40)
     x, y = data(cfg)
+
+    def log_loss(r: int, W, b, a) -> torch.Tensor:
+        return log_mean_loss(y[r] * Net([W[None]], a[None], "relu", [b[None]]).forward(x[r][None]), cfg.loss)
+
     paths, losses = [], []
     for r in range(cfg.runs):
         theta = [p.clone().requires_grad_() for p in init_params(cfg, r, torch.float64)]
         path, loss = [], []
         for _ in range(cfg.max_steps):
-            net = lambda: Net([theta[0][None]], theta[2][None], "relu", [theta[1][None]])
-            grads = torch.autograd.grad(
-                log_mean_loss(y[r] * net().forward(x[r][None]), cfg.loss).sum(), theta
-            )
+            grads = torch.autograd.grad(log_loss(r, *theta).sum(), theta)
             with torch.no_grad():
                 theta = [(p - cfg.lr0 * g).requires_grad_() for p, g in zip(theta, grads, strict=True)]
                 path.append([p.detach() for p in theta])
-                loss.append(log_mean_loss(y[r] * net().forward(x[r][None]), cfg.loss).item())
+                loss.append(log_loss(r, *theta).item())
         paths.append(path)
         losses.append(loss)
     log_target = (losses[0][14] + losses[0][15]) / 2
