@@ -71,6 +71,7 @@ class Computed:
     device: torch.device
     started: datetime
     seconds: float
+    gpu_peak_bytes: int | None  # torch.cuda.max_memory_allocated at the end; None off CUDA
 
 
 def compute(missing: Missing) -> Computed:
@@ -79,7 +80,16 @@ def compute(missing: Missing) -> Computed:
     device = resolve_device(missing.configs[0].device)
     started, clock = datetime.now(UTC), time.perf_counter()
     frames = missing.experiment.compute(missing.configs, device)
-    return Computed(missing, frames, device, started, time.perf_counter() - clock)
+    seconds = time.perf_counter() - clock
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return Computed(missing, frames, device, started, seconds, peak)
+
+
+def gpu_memory(peak_bytes: int | None) -> dict[str, float]:
+    """meta.json's `gpu_peak_gib` on CUDA: the process's peak GPU allocation up to the end of this batch group (the
+    group's own when it is the process's only one, as under a launcher; with groups_at_once > 1 it includes the
+    groups beside it). Nothing off CUDA."""
+    return {} if peak_bytes is None else {"gpu_peak_gib": round(peak_bytes / 2**30, 3)}
 
 
 def write(computed: Computed, groups_at_once: int = 1) -> None:
@@ -98,6 +108,7 @@ def write(computed: Computed, groups_at_once: int = 1) -> None:
             "wall_time_s": round(computed.seconds / len(computed.frames), 3),  # shared equally by the batch
             "batched_with": len(computed.frames),
             "groups_at_once": groups_at_once,
+            **gpu_memory(computed.gpu_peak_bytes),
             "started": computed.started.isoformat(),
             "finished": datetime.now(UTC).isoformat(),
         }

@@ -40,6 +40,13 @@ export PYTHONUNBUFFERED=1
 ADVREPRO=("$PYTHON" -m advrepro.cli)
 log() { echo "$*" | tee -a "$OUT/times.txt"; }
 since() { "$PYTHON" -c "print(round($(date +%s.%N) - $1, 1))"; }
+# the largest gpu_peak_gib of the cells' meta.json under a results_dir (the process's peak GPU allocation)
+peak() {
+    "$PYTHON" -c "import glob, json, sys
+peaks = [json.load(open(f)).get('gpu_peak_gib') for f in glob.glob(sys.argv[1] + '/runs/*/*/meta.json')]
+peaks = [p for p in peaks if p is not None]
+print(f'peak GPU memory {max(peaks)} GiB' if peaks else 'no GPU memory recorded')" "$1"
+}
 # step NAME NEED COMMAND...: runs COMMAND (a program, not a shell function), its output in $WORK/NAME.log, under a
 # timeout of the budget's time left, or skips it when fewer than NEED seconds are left; logs its exit and seconds
 # (124: stopped by the budget). Sets $seconds; returns COMMAND's exit status.
@@ -86,12 +93,14 @@ step test-gpu 60 "$PYTHON" -m pytest -m gpu -n 0 -p no:cacheprovider
 for graphs in true false; do
     step "paper-graphs-$graphs" 40 "${ADVREPRO[@]}" run lazy-pgd -m d=784 $fig4_left max_epochs="$EPOCHS" \
         device="$DEVICE" cuda_graphs=$graphs progress=false results_dir="$WORK/paper-graphs-$graphs" \
-        && log "  paper-scale lazy-pgd group, 8 models, $EPOCHS epochs, cuda_graphs=$graphs:" \
-            "$("$PYTHON" -c "print(round($seconds / $EPOCHS, 1))") s per epoch, everything included"
+        && log "  paper-scale lazy-pgd group, 8 models, epochs=$EPOCHS, cuda_graphs=$graphs:" \
+            "$("$PYTHON" -c "print(round($seconds / $EPOCHS, 1))") s per epoch, everything included;" \
+            "$(peak "$WORK/paper-graphs-$graphs")"
 done
 
 # 3. the default scale, one experiment at a time (groups_at_once=1, so each cell's wall time is its own), then its
 #    claims against the committed ones and every experiment's scale=paper cost from the cost model and these cells
+#    (on the high side: a default cell's small kernels leave a GPU idler than the paper's do)
 experiments=$("$PYTHON" -c "from advrepro.experiments import EXPERIMENTS; print(*EXPERIMENTS)")
 for experiment in $experiments; do
     step "default-$experiment" 15 "${ADVREPRO[@]}" run "$experiment" scale=$default_scale device="$DEVICE" \
@@ -120,7 +129,8 @@ fi
 #    at once (threads, a CUDA stream each): whether one group's small kernels fill the GPU's idle time of another's
 for workers in 1 3; do
     step "paper-at-once-$workers" 60 "${ADVREPRO[@]}" run lazy-pgd -m d=196,400,784 $fig4_left max_epochs=1 \
-        device="$DEVICE" groups_at_once=$workers progress=false results_dir="$WORK/paper-at-once-$workers"
+        device="$DEVICE" groups_at_once=$workers progress=false results_dir="$WORK/paper-at-once-$workers" \
+        && log "  $(peak "$WORK/paper-at-once-$workers")"
 done
 
 # 5. the benchmarks on the device

@@ -31,6 +31,7 @@ def test_run_writes_cells_aggregates_claims_and_figures(smoke_runs):
         assert key in meta
     assert meta["versions"]["torch"] == importlib.metadata.version("torch") == torch.__version__.split("+")[0]
     assert meta["device"].startswith("cpu:") and meta["seed"] == 0 and meta["git_commit"]
+    assert "gpu_peak_gib" not in meta  # recorded on CUDA only (tests/test_gpu.py)
     assert_columns_documented(results, "random-net")
     rows = pd.read_csv(results / "random-net.csv")
     assert len(rows) == 8 * 4 * 8 + 2 * 4 * 8

@@ -46,6 +46,8 @@ def test_every_experiment_on_cuda_matches_the_cpu(tmp_path, mnist_data_dir, expe
         for digest in cells[device]:
             meta = json.loads((tmp_path / device / "runs" / experiment / digest / "meta.json").read_text())
             assert meta["device"].startswith(device)
+            assert ("gpu_peak_gib" in meta) == (device == "cuda")  # the process's peak GPU allocation
+            assert device == "cpu" or meta["gpu_peak_gib"] > 0
     cpu, gpu = (pd.concat([pd.read_csv(io.BytesIO(rows)) for rows in cells[d].values()]) for d in cells)
     assert list(cpu.columns) == list(gpu.columns) and len(cpu) == len(gpu)
     shares = {column: agree(cpu[column], gpu[column]) for column in cpu.columns}
