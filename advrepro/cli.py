@@ -13,6 +13,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from advrepro.allocator import reuse_freed_host_memory
 from advrepro.errors import UserError
 from advrepro.signals import deferred_interrupts
 
@@ -349,6 +350,7 @@ def main():
     for noisy in ("matplotlib", "PIL", "hydra", "submitit", "torch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _terminate)
+    reuse_freed_host_memory()
     try:
         app(prog_name="advrepro")
     except BaseException as done:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from advrepro import store
+from advrepro.allocator import reuse_freed_host_memory
 from advrepro.claims import COLUMNS
 from advrepro.concurrency import at_once
 from advrepro.config import (
@@ -126,6 +127,7 @@ def execute_cells(configs: list[DictConfig | dict[str, Any]], force: bool = Fals
 def execute_job(cfg: DictConfig | dict[str, Any], force: bool = False) -> list[str]:
     """The task function (in-process or under a Hydra launcher): one batch group, given as its first cell's config
     plus `batch`, the batch-key values of every member (absent for a group of one); computes the missing ones."""
+    reuse_freed_host_memory()  # a launcher's job is a process of its own
     plain = to_plain(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
     members = plain.pop("batch", None) or [{}]
     return execute_cells([{**plain, **member} for member in members], force)
