@@ -1,7 +1,6 @@
 """The host allocator's one setting: large CPU tensors reuse freed heap memory (set once per process, at its entry)."""
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 HEAP_REUSE_BYTES = 2**30
@@ -14,8 +13,8 @@ def reuse_freed_host_memory() -> bool:
     the next tensor rather than handed back to the system; values never depend on it. False where the C library has
     no mallopt (not glibc)."""
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError, TypeError):
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: libc's, without a library search
+    except (OSError, AttributeError, TypeError):  # TypeError: no CDLL(None) on Windows
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, HEAP_REUSE_BYTES)) and bool(
         mallopt(M_TRIM_THRESHOLD, 2 * HEAP_REUSE_BYTES - 1)
