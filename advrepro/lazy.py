@@ -77,6 +77,10 @@ class LazyNets:
             if self.b is not None:
                 self.b[models] = part.b
 
+    def initial(self) -> "LazyNets":
+        """The same models at initialisation (W0, b0; nothing copied)."""
+        return LazyNets(self.W0, self.b0, self.W0, self.b0, self.readout, self.out_bias)
+
     def net(self) -> Net:
         return Net([self.W], self.readout, "relu", None if self.b is None else [self.b], self.out_bias)
 

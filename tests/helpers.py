@@ -68,8 +68,8 @@ def lazy_sgd_rows(
 ):
     """Both variants: a d sweep at C0 = 10 (per_step) and a C0 sweep at d = 100 (per_epoch), 3 runs, 40 test points.
 
-    ‖∇f‖ = √((d−1)/2 + f² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset for ‖x‖ = 1 (Fig. 5's finite-d law)
-    and 0 for raw pixels, η ∝ d^eta·(C0/10)^c0, ‖δ‖/‖x‖ ∝ d^delta·(C0/10)^c0; C0 values in `never_left`
+    ‖∇f‖ = √(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset and ‖∇⊥f₀‖² ≈ (d−1)/2 (the
+    finite-d law of docs §2; x̂·∇f = f with ‖x‖ = 1 and no bias, half of |f| for raw pixels), η ∝ d^eta·(C0/10)^c0, ‖δ‖/‖x‖ ∝ d^delta·(C0/10)^c0; C0 values in `never_left`
     never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
     model the same step count (as the code's per-epoch check does to small balls)."""
     rng = np.random.default_rng(1)
@@ -82,8 +82,9 @@ def lazy_sgd_rows(
         size = 3 * points
         f_abs = 2 * _noise(rng, size, 0.2)
         scale = (C0 / 10) ** c0 * _noise(rng, size)
-        offset = grad_offset if normalized else 0.0
-        grad = np.sqrt((d - 1) / 2 + f_abs**2 + offset) * d**grad_ratio * scale
+        along_x = f_abs if normalized else f_abs / 2
+        init_perp = np.sqrt((d - 1) / 2 * _noise(rng, size))
+        grad = np.sqrt(init_perp**2 + along_x**2 + grad_offset) * d**grad_ratio * scale
         correct = rng.random(size) < 0.98
         flipped = correct & (rng.random(size) < flip)
         left = C0 not in never_left
@@ -103,6 +104,8 @@ def lazy_sgd_rows(
                     "in_means": correct,
                     "f_abs": f_abs,
                     "grad_norm": grad,
+                    "grad_along_x": along_x,
+                    "init_grad_perp": init_perp,
                     "eta": np.where(flipped, d**eta * scale, np.nan),
                     "delta_over_x": np.where(flipped, d**delta * scale, np.nan),
                     "delta_norm": np.where(flipped, d**delta * scale, np.nan),
@@ -498,11 +501,14 @@ CASES = {
     "lazy-sgd": (
         lazy_sgd_rows,
         {
-            "2-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": -0.5}),
             "5-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
             "2-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
             "5-grad-offset-low": ({"grad_offset": 15.0}, {"grad_offset": -10.0}),
             "5-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
+            "2-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": 0.3}),
+            "5-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": 0.3}),
+            "2-grad-offset-low": ({"grad_offset": 15.0}, {"grad_offset": -10.0}),
+            "2-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
             "3-C0-": ({"c0": 0.3}, {"c0": -0.3}),
             "6-C0-": ({"c0": 0.3}, {"c0": -0.3}),
             "2-accuracy": ({"accuracy": 0.99}, {"accuracy": 0.9}),

@@ -178,6 +178,32 @@ def test_a_model_that_stops_leaves_the_batch_and_the_rows_stay_those_of_each_cel
 
 
 @pytest.mark.parametrize("project", ["per_step", "per_epoch"])
+def test_a_replaced_trainer_is_freed_at_once_not_by_the_garbage_collector(project):
+    """No reference cycle through the replayed step: the last reference gone, the trainer (its graphs, its copy of
+    the weights) is gone, with the cyclic collector off."""
+    import gc
+    import weakref
+
+    from advrepro.experiments.lazy_pgd.runner import TRAINERS, PerModel
+
+    cfg = LazyPGDConfig(
+        d=16, width=12, eps=0.3, radius=0.05, pgd_steps=2, lr=2.0, batch_size=5, project=project
+    )
+    x = sphere(10, 16, 1.0, generator(0, "test"), torch.float64).abs()
+    y = torch.ones(10, dtype=torch.float64)
+    nets = init_lazy_nets(0, 1, 16, 12, True, torch.float64, "cpu", trainable=False)
+    trainer = TRAINERS[project](nets, x, y, cfg, PerModel.of([cfg], torch.float64, "cpu"))
+    trainer.epoch(torch.arange(10)[None])
+    gone = weakref.ref(trainer)
+    gc.disable()
+    try:
+        del trainer
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("project", ["per_step", "per_epoch"])
 def test_epoch_functions_follow_algorithm_1_and_the_published_advtrain_loop(project):
     """Two minibatches, written out by hand: Algorithm 1 attacks each batch with the current weights and projects
     after every step; advtrain.py attacks every example with the epoch's starting weights and projects once."""

@@ -96,7 +96,7 @@ def test_misclassified_zero_counts_every_point_with_delta_zero():
     nets, _ = train(cfg, x, y, "cpu")
     with torch.no_grad():
         out = {
-            m: measure(nets.net(), x, y, dataclasses.replace(cfg, misclassified=m))
+            m: measure(nets.net(), nets.initial().net(), x, y, dataclasses.replace(cfg, misclassified=m))
             for m in ("exclude", "zero")
         }
     wrong = ~out["exclude"]["correct"]
@@ -114,14 +114,50 @@ def test_per_run_means_average_only_the_points_in_the_means():
             "in_means": [True, True, False],
             "f_abs": 1.0,
             "grad_norm": [1.0, 3.0, 1000.0],
+            "grad_along_x": [1.0, -1.0, 5.0],
+            "init_grad_perp": [1.0, 2.0, 0.0],
             "eta": [0.1, 0.3, float("nan")],
             "delta_over_x": [0.0, 0.2, float("nan")],
         }
     )
     means = per_run_means(rows, ["d"])
     assert means.loc[0, ["grad_norm", "eta", "delta_over_x"]].tolist() == pytest.approx([2.0, 0.2, 0.1])
-    # the finite-d law's offset c = ‖∇f‖² − (d − 1)/2 − f², by hand: (1 − 12 − 1 + 9 − 12 − 1) / 2
-    assert means.loc[0, "grad_offset"] == pytest.approx(-8.0)
+    # what training added, c = ‖∇f‖² − (x̂·∇f)² − ‖∇⊥f₀‖², by hand: ((1 − 1 − 1) + (9 − 1 − 4)) / 2
+    assert means.loc[0, "grad_offset"] == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_grad_along_x_is_autograds_and_without_bias_f_over_norm(bias):
+    """x̂·∇ₓf against autograd; without biases f is positively homogeneous, so x·∇f = f (Euler)."""
+    x, y = toy_data(n=20)
+    x = 3 * x  # ‖x‖ = 3: raw pixels are not on the unit sphere
+    nets = init_lazy_nets(0, 2, 9, 30, bias, torch.float64, "cpu", trainable=False)
+    cfg = LazySGDConfig(d=9, width=30, runs=2, bias=bias, progress=False, dtype="float64")
+    with torch.no_grad():
+        out = flip_steps(nets.net(), x, cfg)
+    inputs = x.expand(2, -1, -1).clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(nets.net().forward(inputs).sum(), inputs)
+    torch.testing.assert_close(out["grad_along_x"], (grad * x).sum(-1) / 3)
+    if not bias:
+        torch.testing.assert_close(out["grad_along_x"], out["f"] / 3)
+    else:  # the biases break homogeneity
+        assert not torch.allclose(out["grad_along_x"], out["f"] / 3)
+
+
+def test_finite_d_law_at_initialisation():
+    """docs §2: at initialisation E[‖∇f‖² − (x̂·∇f)²] = (d − 1)/2, with or without biases and for any ‖x‖ (the part
+    of each w_s orthogonal to x is independent of its unit's activation), against 400 random networks."""
+    d, nets_count = 49, 400
+    x = 4 * sphere(10, d, 1.0, generator(1, "toy"), torch.float64).abs()
+    for bias in (True, False):
+        nets = init_lazy_nets(3, nets_count, d, 50, bias, torch.float64, "cpu", trainable=False)
+        cfg = LazySGDConfig(d=d, width=50, runs=nets_count, bias=bias, progress=False, dtype="float64")
+        with torch.no_grad():
+            out = flip_steps(nets.net(), x, cfg)
+        perpendicular = (out["grad_norm"] ** 2 - out["grad_along_x"] ** 2).mean(-1)  # per network
+        error = perpendicular.std() / math.sqrt(nets_count)
+        assert abs(perpendicular.mean() - (d - 1) / 2) < 4 * error
+        assert 4 * error < 0.05 * (d - 1) / 2  # the test's power: a law 5% off would fail it
 
 
 def test_runs_that_stay_inside_stop_at_max_epochs():

@@ -1,7 +1,9 @@
 """lazy-pgd: the config and the runner (torch); the paper and the protocol are in the package docstring."""
 
 import dataclasses
+import functools
 import math
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -135,7 +137,10 @@ class Trainer:
 
     def __post_init__(self):
         self.correct = torch.zeros(len(self.models.radius), dtype=self.x.dtype, device=self.x.device)
-        self.step = replayed(self.minibatch, self.x.device, self.cfg.cuda_graphs)
+        # The step holds the trainer weakly: no reference cycle, so a trainer replaced when models stop frees its
+        # graphs and copies of the weights at once, not at the garbage collector's next full pass.
+        minibatch = functools.partial(type(self).minibatch, weakref.proxy(self))
+        self.step = replayed(minibatch, self.x.device, self.cfg.cuda_graphs)
 
     def hits(self, xb: Tensor, yb: Tensor) -> None:
         """Adds the minibatch's correctly classified (adversarial) examples to `correct`."""

@@ -20,5 +20,5 @@ EXPERIMENT = Experiment(
     figure_module=f"{__name__}.figure",
     cost_model=cost_model,
     columns=COLUMNS,
-    rows_version=2,  # 2: batch-invariant readout
+    rows_version=3,  # 2: batch-invariant readout; 3: grad_along_x
 )

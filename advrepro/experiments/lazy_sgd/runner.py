@@ -132,7 +132,8 @@ class Checkpoint:
 
 
 def flip_steps(net: Net, x: torch.Tensor, cfg: LazySGDConfig) -> dict[str, torch.Tensor]:
-    """Per run and test image: f, ‖∇ₓf‖ and the smallest ‖δ‖ along −sign f(x)·∇f/‖∇f‖ that flips the sign.
+    """Per run and test image: f, ‖∇ₓf‖, its component x̂·∇ₓf along the input (the finite-d law of docs §2) and the
+    smallest ‖δ‖ along −sign f(x)·∇f/‖∇f‖ that flips the sign.
 
     search=exact: breakpoints of the piecewise-linear ray; search=walk: the code's steps of walk_step in ‖δ‖.
     """
@@ -141,11 +142,25 @@ def flip_steps(net: Net, x: torch.Tensor, cfg: LazySGDConfig) -> dict[str, torch
         delta = exact_flip(net, ray, cfg.delta_max)
     else:
         delta = walk_flip(ray, cfg.walk_step, cfg.delta_max)
-    return {"f": ray.f, "grad_norm": ray.grad_norm, "delta": delta}
+    return {"f": ray.f, "grad_norm": ray.grad_norm, "grad_along_x": along_input(ray.grad, x), "delta": delta}
 
 
-def measure(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig) -> dict[str, np.ndarray]:
-    """flip_steps over the test set in chunks that fit chunk_mb.
+def along_input(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """x̂·g per run and input, x̂ = x/‖x‖: the gradient's component along the input (docs §2)."""
+    return (grad * x).sum(-1) / x.norm(dim=-1)
+
+
+def orthogonal_norm(net: Net, x: torch.Tensor) -> torch.Tensor:
+    """‖∇⊥f(x)‖, the norm of the gradient's part orthogonal to x, per run and input: √(‖∇f‖² − (x̂·∇f)²)."""
+    grad = net.input_gradient(x, with_value=False)[1]
+    return (grad.norm(dim=-1).square() - along_input(grad, x).square()).clamp_min(0).sqrt()
+
+
+def measure(
+    net: Net, init: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig
+) -> dict[str, np.ndarray]:
+    """flip_steps over the test set in chunks that fit chunk_mb, and the orthogonal gradient norm of `init` (the same
+    networks at initialisation: the finite-d law's paired baseline, docs §2).
 
     `in_means` marks the points the per-run means average over: the correctly classified ones
     (misclassified=exclude, their δ is NaN), or every point with δ = 0 for the misclassified (zero, the code).
@@ -154,7 +169,10 @@ def measure(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig) -> d
     runs, m = net.readout.shape
     per_image = 12 * runs * m * x.element_size()
     chunk = max(1, cfg.chunk_mb * 2**20 // per_image)
-    parts = [flip_steps(net, x[i : i + chunk], cfg) for i in range(0, len(x), chunk)]
+    parts = [
+        {**flip_steps(net, x[i : i + chunk], cfg), "init_grad_perp": orthogonal_norm(init, x[i : i + chunk])}
+        for i in range(0, len(x), chunk)
+    ]
     out = {k: torch.cat([p[k] for p in parts], dim=1) for k in parts[0]}
     correct = torch.sign(out["f"]) == y
     in_means = correct | (cfg.misclassified == "zero")  # zero: the code's averages over every test point
@@ -165,6 +183,8 @@ def measure(net: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig) -> d
         "in_means": in_means,
         "f_abs": out["f"].abs(),
         "grad_norm": out["grad_norm"],
+        "grad_along_x": out["grad_along_x"],
+        "init_grad_perp": out["init_grad_perp"],
         "delta_norm": delta,
         "eta": delta / out["grad_norm"],
         "delta_over_x": delta / x.norm(dim=-1),
@@ -186,6 +206,10 @@ COLUMNS = {
     "in_means": "the image enters the per-run means (correct ones; all for misclassified=zero)",
     "f_abs": "|f(x)|",
     "grad_norm": "‖∇ₓf(x)‖",
+    "grad_along_x": "x̂·∇ₓf(x), the gradient's component along the input (= f(x)/‖x‖ without biases, where f is "
+    "positively homogeneous)",
+    "init_grad_perp": "‖∇⊥f₀(x)‖, the gradient's part orthogonal to x of the same run's network at initialisation: "
+    "E‖∇⊥f₀‖² = (d − 1)/2, and training adds c = ‖∇f‖² − (x̂·∇f)² − ‖∇⊥f₀‖² (the finite-d law, docs §2)",
     "delta_norm": "‖δ‖ of the smallest flipping step (NaN: none, or excluded; 0: misclassified under zero)",
     "eta": "η = ‖δ‖/‖∇f‖",
     "delta_over_x": "‖δ‖/‖x‖",
@@ -209,7 +233,8 @@ def run(cfg: LazySGDConfig, device: torch.device) -> pd.DataFrame:
     record["train_acc"] = accuracy(net, data["train_x"], data["train_y"])
     record["test_acc"] = accuracy(net, data["test_x"], data["test_y"])
     with torch.no_grad():
-        measured = {k: v.cpu().numpy() for k, v in measure(net, data["test_x"], data["test_y"], cfg).items()}
+        measured = measure(net, nets.initial().net(), data["test_x"], data["test_y"], cfg)
+        measured = {k: v.cpu().numpy() for k, v in measured.items()}
     n_test = len(data["test_y"])
     runs = np.repeat(np.arange(cfg.runs), n_test)
     rows = pd.DataFrame(
