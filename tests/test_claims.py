@@ -86,8 +86,11 @@ def test_untrained_models_support_no_claim():
     assert (table.loc[table.index.str.startswith("recipe"), "verdict"] == "not measured").all()
     assert "untrained" in table.loc[table.index.str.startswith("recipe"), "reason"].iloc[0]
     sgd = claims_of("lazy-sgd", accuracy=0.9)
-    fig5 = ["5-slope-delta_over_x", "5-grad-offset-low", "5-grad-offset-high"]
+    fig5 = ["5-slope-delta_over_x", "5-slope-grad_norm", "5-grad-offset-low", "5-grad-offset-high"]
     assert (sgd.loc[fig5, "verdict"] == "not measured").all()
+    assert sgd.loc["5-slope-grad_norm", "prediction"].startswith(
+        "no range (no trained models): the finite-d law"
+    )
 
 
 def estimate(value, low, high):

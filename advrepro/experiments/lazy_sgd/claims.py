@@ -121,16 +121,19 @@ def versus_d_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
                 )
             )
         elif metric == "grad_norm":
-            law = law_slope_range(widest, c0) or (np.nan, np.nan)
+            law = law_slope_range(widest, c0)
             out.append(
                 claim(
                     NAME,
                     f"{fig[-1]}-slope-grad_norm",
                     statement=statement,
-                    prediction=f"{law[0]:.3f} to {law[1]:.3f}: the finite-d law ‖∇f‖² = (d − 1)/2 + (x̂·∇f)² + c "
-                    f"with 0 ≤ c ≤ C0² = {c0**2:g}, at these d (the paper's ∝ √d, +0.5, is its d → ∞ limit)",
+                    prediction=(
+                        "no range (no trained models)" if law is None else f"{law[0]:.3f} to {law[1]:.3f}"
+                    )
+                    + f": the finite-d law ‖∇f‖² = (d − 1)/2 + (x̂·∇f)² + c with 0 ≤ c ≤ C0² = {c0**2:g}, at "
+                    "these d (the paper's ∝ √d, +0.5, is its d → ∞ limit)",
                     source="[derived: docs §2]",
-                    band=Band(*law),
+                    band=Band(*(law or (np.nan, np.nan))),
                     tolerance_by="the law's range of c",
                     estimate=estimate,
                     unmeasured="fewer than two d values with trained models",

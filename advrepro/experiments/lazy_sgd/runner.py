@@ -158,7 +158,7 @@ def orthogonal_norm(net: Net, x: torch.Tensor) -> torch.Tensor:
 
 def measure(
     net: Net, init: Net, x: torch.Tensor, y: torch.Tensor, cfg: LazySGDConfig
-) -> dict[str, np.ndarray]:
+) -> dict[str, torch.Tensor]:
     """flip_steps over the test set in chunks that fit chunk_mb, and the orthogonal gradient norm of `init` (the same
     networks at initialisation: the finite-d law's paired baseline, docs §2).
 

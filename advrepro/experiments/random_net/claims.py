@@ -7,7 +7,8 @@ from advrepro.experiments.random_net.runner import NAME
 from advrepro.stats import statistic_estimate, with_cell_keys
 from advrepro.theory import random_net_limits
 
-LIMIT_TOLERANCE = 0.02  # relative, ours; the finite-width and finite-d corrections are below 0.1% here (docs §1)
+# relative, ours; the finite-width and finite-d corrections are below 0.1% at the claims' d and width (docs §1)
+LIMIT_TOLERANCE = 0.02
 
 
 def per_network(rows: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
