@@ -57,7 +57,7 @@ def random_net_rows(flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, networks=40,
 def lazy_sgd_rows(
     grad_ratio=0.0,
     eta=-1.0,
-    delta=-0.5,
+    delta_ratio=0.0,
     c0=0.3,
     accuracy=0.99,
     overshoot=0.001,
@@ -69,8 +69,9 @@ def lazy_sgd_rows(
     """Both variants: a d sweep at C0 = 10 (per_step) and a C0 sweep at d = 100 (per_epoch), 3 runs, 40 test points.
 
     ‖∇f‖ = √(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset and ‖∇⊥f₀‖² ≈ (d−1)/2 (the
-    finite-d law of docs §2; x̂·∇f = f with ‖x‖ = 1 and no bias, half of |f| for raw pixels), η ∝ d^eta·(C0/10)^c0, ‖δ‖/‖x‖ ∝ d^delta·(C0/10)^c0; C0 values in `never_left`
-    never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
+    finite-d law of docs §2; x̂·∇f = f with ‖x‖ = 1 and no bias, half of |f| for raw pixels), η ∝ d^eta·(C0/10)^c0,
+    ‖δ‖ ∝ |f|/√(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^delta_ratio·(C0/10)^c0 (one linear step, by the law) with ‖x‖ = 1, or
+    0.3·√d for raw pixels; C0 values in `never_left` never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
     model the same step count (as the code's per-epoch check does to small balls)."""
     rng = np.random.default_rng(1)
     settings = []
@@ -84,7 +85,10 @@ def lazy_sgd_rows(
         scale = (C0 / 10) ** c0 * _noise(rng, size)
         along_x = f_abs if normalized else f_abs / 2
         init_perp = np.sqrt((d - 1) / 2 * _noise(rng, size))
-        grad = np.sqrt(init_perp**2 + along_x**2 + grad_offset) * d**grad_ratio * scale
+        law = np.sqrt(init_perp**2 + along_x**2 + grad_offset)
+        grad = law * d**grad_ratio * scale
+        delta = f_abs / (2 * law) * d**delta_ratio * scale  # a constant factor leaves every slope as it is
+        x_norm = 1.0 if normalized else 0.3 * np.sqrt(d)
         correct = rng.random(size) < 0.98
         flipped = correct & (rng.random(size) < flip)
         left = C0 not in never_left
@@ -107,8 +111,8 @@ def lazy_sgd_rows(
                     "grad_along_x": along_x,
                     "init_grad_perp": init_perp,
                     "eta": np.where(flipped, d**eta * scale, np.nan),
-                    "delta_over_x": np.where(flipped, d**delta * scale, np.nan),
-                    "delta_norm": np.where(flipped, d**delta * scale, np.nan),
+                    "delta_over_x": np.where(flipped, delta / x_norm, np.nan),
+                    "delta_norm": np.where(flipped, delta, np.nan),
                     "test_acc": accuracy,
                     "train_acc": accuracy,
                     "left_ball": left,
@@ -501,8 +505,8 @@ CASES = {
     "lazy-sgd": (
         lazy_sgd_rows,
         {
-            "5-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
-            "2-slope-delta_over_x": ({"delta": -0.5}, {"delta": 0.0}),
+            "5-slope-delta_over_x": ({"delta_ratio": 0.0}, {"delta_ratio": -0.5}),
+            "2-slope-delta_over_x": ({"delta_ratio": 0.0}, {"delta_ratio": -0.5}),
             "5-grad-offset-low": ({"grad_offset": 15.0}, {"grad_offset": -10.0}),
             "5-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
             "2-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": 0.3}),

@@ -8,6 +8,7 @@ import pandas as pd
 from advrepro.claims import MIN_ACCURACY
 from advrepro.experiments.lazy_sgd.claims import (
     FIGURES,
+    LAW_PREDICTS,
     METRICS,
     c0_evidence,
     evidence_rows,
@@ -58,18 +59,18 @@ def theory_curve(ax, means: pd.DataFrame, x: str, metric: str, power: float, lab
     ax.plot(xs, c * xs**power, "k--", lw=1, label=f"∝ {label} (constant fitted)")
 
 
-def finite_d_law_band(ax, kept: pd.DataFrame, widest: int, c0: float):
-    """The finite-d law of docs §2 at the widest width: the mean over test images of √((d − 1)/2 + (x̂·∇f)² + c),
-    x̂·∇f as measured, shaded from c = 0 to c = C0² (the range the slope claim tests)."""
+def finite_d_law_band(ax, kept: pd.DataFrame, metric: str, widest: int, c0: float):
+    """What the finite-d law of docs §2 predicts for `metric` at the widest width (claims.LAW_PREDICTS: ‖∇f‖, or
+    ‖δ‖/‖x‖ of one linear step), mean over test images, shaded from c = 0 to c = C0² (the slope claim's range)."""
     rows = kept[kept["in_means"] & (kept["width"] == widest)]
-    low, high = (finite_d_law(rows, c).groupby(rows["d"]).mean() for c in (0.0, c0**2))
+    ends = [LAW_PREDICTS[metric](rows, finite_d_law(rows, c)).groupby(rows["d"]).mean() for c in (0.0, c0**2)]
     ax.fill_between(
-        low.index,
-        low.to_numpy(),
-        high.to_numpy(),
+        ends[0].index,
+        ends[0].to_numpy(),
+        ends[1].to_numpy(),
         color="grey",
         alpha=0.25,
-        label=f"√((d−1)/2 + (x̂·∇f)² + c), 0 ≤ c ≤ C0², width {widest}",
+        label=f"finite-d law, 0 ≤ c ≤ C0², width {widest}",
     )
 
 
@@ -88,14 +89,16 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             for ax, (metric, (label, power)) in zip(axes, METRICS.items(), strict=True):
                 curves(ax, means, "d", metric, "width")
                 theory_curve(ax, means, "d", metric, power, {0.5: "√d", -1.0: "1/d", -0.5: "1/√d"}[power])
-                if metric == "grad_norm":
-                    finite_d_law_band(ax, kept, int(frame["width"].max()), float(frame["C0"].iloc[0]))
+                if metric in LAW_PREDICTS:
+                    c0 = float(frame["C0"].iloc[0])
+                    finite_d_law_band(ax, kept, metric, int(frame["width"].max()), c0)
                 ax.set(xscale="log", yscale="log", xlabel="input dimension d", ylabel=label)
-                ax.legend(fontsize=7, loc="upper left" if metric == "grad_norm" else "best")
+                ax.legend(fontsize=7, loc="upper left" if metric == "grad_norm" else "lower left")
             caption = (
                 f"{FIGURES[normalized, 'd']}: lazy-trained networks ({what}, C0={frame['C0'].iloc[0]:g}) versus d; "
                 f"per-run means over the test images ({MEANS_TEXT}), mean ± std over runs; dashed: the paper's "
-                f"rates (asymptotic); shaded: the finite-d law of ‖∇ₓf‖ at these d (docs §2), from c = 0 to C0²; "
+                f"rates (asymptotic); shaded: what the finite-d law predicts at these d (docs §2: ‖∇f‖² = (d − 1)/2 + (x̂·∇f)² + c, from c = 0 to C0²; "
+                f"‖δ‖/‖x‖ = |f|/(‖∇f‖·‖x‖), one linear step, |f| and ‖x‖ as measured); "
                 f"{excluded_text(table)}. {common}. {note}"
             )
             paths += save(fig, f"{NAME}_{fig_d}", figure_dir, caption)
