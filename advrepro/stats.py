@@ -128,6 +128,10 @@ def unit_means(rows: pd.DataFrame, keys: list[str], unit: str, metrics: list[str
     return rows.groupby([*keys, unit])[metrics].mean().reset_index()
 
 
+# UNIT_ORDER: each resampler sorts its units by value before drawing, so that an interval depends on the units' values
+# and the seed only, not on the order they arrive in (which can follow cell digests: a new rows_version renames cells).
+
+
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
@@ -135,9 +139,8 @@ def _rng(seed: int) -> np.random.Generator:
 def resampled_means(groups: list[np.ndarray], draws: int = DRAWS, seed: int = 0) -> np.ndarray:
     """(draws, groups): per group, the mean of its units resampled with replacement (units stay within a group)."""
     rng = _rng(seed)
-    return np.stack(
-        [values[rng.integers(0, len(values), (draws, len(values)))].mean(1) for values in groups], 1
-    )
+    ordered = [np.sort(values) for values in groups]  # UNIT_ORDER
+    return np.stack([v[rng.integers(0, len(v), (draws, len(v)))].mean(1) for v in ordered], 1)
 
 
 def percentile_interval(draws: np.ndarray, max_missing: float = 0.025) -> tuple[float, float]:
@@ -204,6 +207,7 @@ def statistic_estimate(
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return None
+    values = np.sort(values)  # UNIT_ORDER
     draws = values[_rng(seed).integers(0, len(values), (DRAWS, len(values)))]
     return Estimate.from_draws(
         statistic(values), statistic(draws, axis=-1), f"{len(values)} {unit}", len(values)
@@ -220,6 +224,8 @@ def run_binomial_draws(
     for k, (share, n) in enumerate(zip(shares, trials, strict=True)):
         n = np.asarray(n, dtype=np.int64)
         p = np.rint(np.asarray(share, dtype=float) * n) / n
+        order = np.lexsort((n, p))  # UNIT_ORDER
+        p, n = p[order], n[order]
         pick = rng.integers(0, len(n), (draws, len(n)))
         out[:, k] = (rng.binomial(n[pick], p[pick]) / n[pick]).mean(1)
     return out
