@@ -65,10 +65,11 @@ def lazy_sgd_rows(
     never_left=(50.0,),
     same_steps=False,
     grad_offset=15.0,
+    init_scale=1.0,
 ):
     """Both variants: a d sweep at C0 = 10 (per_step) and a C0 sweep at d = 100 (per_epoch), 3 runs, 40 test points.
 
-    ‖∇f‖ = √(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset and ‖∇⊥f₀‖² ≈ (d−1)/2 (the
+    ‖∇f‖ = √(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^grad_ratio·(C0/10)^c0 with c = grad_offset and ‖∇⊥f₀‖² ≈ init_scale·(d−1)/2 (the
     finite-d law of docs §2; x̂·∇f = f with ‖x‖ = 1 and no bias, half of |f| for raw pixels), η ∝ d^eta·(C0/10)^c0,
     ‖δ‖ ∝ |f|/√(‖∇⊥f₀‖² + (x̂·∇f)² + c)·d^delta_ratio·(C0/10)^c0 (one linear step, by the law) with ‖x‖ = 1, or
     0.3·√d for raw pixels; C0 values in `never_left` never leave the ball; `flip` is the share of correctly classified points one step flips; same_steps gives every
@@ -84,7 +85,7 @@ def lazy_sgd_rows(
         f_abs = 2 * _noise(rng, size, 0.2)
         scale = (C0 / 10) ** c0 * _noise(rng, size)
         along_x = f_abs if normalized else f_abs / 2
-        init_perp = np.sqrt((d - 1) / 2 * _noise(rng, size))
+        init_perp = np.sqrt((d - 1) / 2 * init_scale * _noise(rng, size))
         law = np.sqrt(init_perp**2 + along_x**2 + grad_offset)
         grad = law * d**grad_ratio * scale
         delta = f_abs / (2 * law) * d**delta_ratio * scale  # a constant factor leaves every slope as it is
@@ -511,6 +512,8 @@ CASES = {
             "5-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
             "2-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": 0.3}),
             "5-slope-grad_norm": ({"grad_ratio": 0.0}, {"grad_ratio": 0.3}),
+            "2-initial-orthogonal": ({"init_scale": 1.0}, {"init_scale": 1.2}),
+            "5-initial-orthogonal": ({"init_scale": 1.0}, {"init_scale": 1.2}),
             "2-grad-offset-low": ({"grad_offset": 15.0}, {"grad_offset": -10.0}),
             "2-grad-offset-high": ({"grad_offset": 15.0}, {"grad_offset": 150.0}),
             "3-C0-": ({"c0": 0.3}, {"c0": -0.3}),

@@ -150,7 +150,26 @@ def versus_d_claims(normalized: bool, frame: pd.DataFrame) -> list[dict]:
                     unmeasured="fewer than two d values with trained models",
                 )
             )
-    return out + offset_claims(fig, setting, means, c0)
+    variant = f"{fig}: {VARIANT_TEXT[normalized]}"
+    return out + offset_claims(fig, setting, means, c0) + [initial_check(fig, variant, frame)]
+
+
+def initial_check(fig: str, variant: str, frame: pd.DataFrame) -> dict:
+    """The law's first term on our data: E‖∇⊥f₀‖² = (d − 1)/2 exactly at initialisation (docs §2), per model over every
+    test point (not only those in the means: which points the trained model gets right depends on its start)."""
+    ratio = frame["init_grad_perp"] ** 2 / ((frame["d"] - 1) / 2)
+    per_model = ratio.groupby([frame["cell"], frame["run"]]).mean()
+    return check(
+        NAME,
+        f"{fig[-1]}-initial-orthogonal",
+        statement=f"mean over models of ‖∇⊥f₀‖²/((d − 1)/2), the initial networks' gradient orthogonal to x, every "
+        f"test point ({variant}, every width and d of the panel)",
+        prediction="1: E‖∇⊥f₀‖² = (d − 1)/2 exactly at initialisation",
+        source="[derived: docs §2]",
+        band=Band(0.95, 1.05),
+        tolerance_by="ours",
+        estimate=statistic_estimate(per_model, "models"),
+    )
 
 
 def offset_claims(fig: str, setting: str, means: pd.DataFrame, c0: float) -> list[dict]:
