@@ -29,6 +29,7 @@ from advrepro.experiment import Experiment
 from advrepro.experiments import EXPERIMENTS, get
 from advrepro.launching import job_overrides, launch_with_hydra
 from advrepro.planning import Cell, Plan, batches, build_config
+from advrepro.progress import silence
 from advrepro.provenance import device_description, git_commit, package_versions
 from advrepro.signals import deferred_interrupts
 
@@ -199,9 +200,13 @@ def execute(planned: Plan, force: bool = False) -> dict:
         ):
             tasks = [partial(compute, missing_cells([c.plain for c in g], force)[1]) for g in groups]
             device = resolve_device(cells[0].plain["device"]) if todo else None
-            for computed in at_once(tasks, workers, device):  # cells are written here, in this thread
-                write(computed, workers)
-                progress.update(len(computed.frames))
+            try:
+                for computed in at_once(tasks, workers, device):  # cells are written here, in this thread
+                    write(computed, workers)
+                    progress.update(len(computed.frames))
+            except KeyboardInterrupt:
+                silence(keep=progress)  # the cells bar stays, with the count done
+                raise
     rows, summary = aggregate(experiment, cells, planned.outputs)
     claims = pd.DataFrame(experiment.claims(rows, summary), columns=list(COLUMNS))
     store.update_claims(planned.outputs, experiment.name, claims, order=list(EXPERIMENTS))

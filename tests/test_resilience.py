@@ -1,5 +1,6 @@
 """Interrupted runs (SIGINT, SIGTERM), concurrent sweeps and damaged files: results equal an uninterrupted run's."""
 
+import io
 import os
 import random
 import shutil
@@ -169,3 +170,27 @@ def test_interrupted_make_figures_reruns_to_the_same_csvs_and_figures(tmp_path, 
     assert sorted(got) == sorted(want) and len(want) > 10
     assert [name for name in want if got[name] != want[name]] == []
     assert not list(results.rglob("*.tmp")), "a temporary file survived"
+
+
+def test_an_interrupt_silences_every_bar_but_the_cells_count():
+    """After Ctrl-C with groups_at_once > 1, the abandoned groups' bars are erased and draw nothing more (they would
+    be redrawn under the interrupt's message); the cells bar still draws."""
+    from tqdm.auto import tqdm
+
+    from advrepro.progress import silence
+
+    cells_out, group_out = io.StringIO(), io.StringIO()
+    cells = tqdm(total=4, file=cells_out, mininterval=0, desc="cells")
+    group = tqdm(total=30, file=group_out, mininterval=0, desc="group", leave=False)
+    group.update(1)
+    drawn = group_out.getvalue()
+    silence(keep=cells)
+    assert group.disable and not cells.disable
+    erased = group_out.getvalue()[len(drawn) :]
+    assert erased and "group" not in erased, "the group's bar was not erased"
+    group.update(5)
+    group.close()
+    assert group_out.getvalue() == drawn + erased, "a silenced bar drew again"
+    cells.update(1)
+    assert "1/4" in cells_out.getvalue()
+    cells.close()
