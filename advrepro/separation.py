@@ -15,6 +15,7 @@ integer or an elementwise IEEE result: the rows are the same bits on any device,
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -151,12 +152,22 @@ def first_within(
     return qi[starts[done]], found[done], evaluated
 
 
+def ignore(done: int) -> None:
+    """The default progress callback: report nothing."""
+
+
 def nearest_linf(
-    queries: Tensor, query_labels: Tensor, refs: Tensor, ref_labels: Tensor, candidates: int = 32
+    queries: Tensor,
+    query_labels: Tensor,
+    refs: Tensor,
+    ref_labels: Tensor,
+    candidates: int = 32,
+    advance: Callable[[int], object] = ignore,
 ) -> tuple[Tensor, Tensor, int]:
     """Per query: the exact smallest ℓ∞ distance (bytes) to a reference of another label, its index (ties: the
     smallest training index), and how many exact distances were evaluated (queries may be the references
-    themselves: a point has its own label).
+    themselves: a point has its own label). `advance(n)` is called as steps 1 and 3 finish n queries each (2 per
+    query in all; a progress bar's update).
 
     Step 3 evaluates every pair not proven ≥ U: the distance D is then exact, and so is the tie rule wherever
     D < U (every pair at D was evaluated). Where D = U, a pair proven ≥ U may tie: step 4 scans, in index order,
@@ -168,6 +179,7 @@ def nearest_linf(
         rows = slice(s, s + QUERIES_PER_BATCH)
         excluded = query_labels[rows, None] == ref_labels[None, :]
         best[rows] = upper_bounds(queries[rows], refs, query_sketch[rows], ref_sketch, excluded, candidates)
+        advance(len(excluded))
     proofs = Proofs.of(queries, query_labels, refs, ref_labels)
     words = proofs.zero_by_pixel.shape[1]
     upper = (best // count).cpu().numpy()
@@ -181,6 +193,7 @@ def nearest_linf(
             best = best.scatter_reduce(
                 0, qi, keys(exact_linf(queries, refs, qi, rj), rj, count), reduce="amin"
             )
+        advance(len(members))
     distance, winner = (best // count).cpu().numpy(), (best % count).cpu().numpy()
     for u in np.unique(distance[distance == upper]).tolist():  # step 4
         members = np.flatnonzero((distance == u) & (upper == u))
@@ -193,10 +206,15 @@ def nearest_linf(
 
 
 def nearest_l2(
-    queries: Tensor, query_labels: Tensor, refs: Tensor, ref_labels: Tensor, normalize: bool
+    queries: Tensor,
+    query_labels: Tensor,
+    refs: Tensor,
+    ref_labels: Tensor,
+    normalize: bool,
+    advance: Callable[[int], object] = ignore,
 ) -> tuple[Tensor, Tensor]:
     """Per query: the exact smallest ℓ2 distance to a reference of another label (on unit-normalised vectors when
-    `normalize`), and its index (ties: the smallest training index).
+    `normalize`), and its index (ties: the smallest training index). `advance(n)` as each n queries are done.
 
     On bytes the dot products and squared norms are integers, exact in float64 whatever the summation order; the
     distances follow elementwise (‖q − r‖² = ‖q‖² + ‖r‖² − 2 q·r, or 2 − 2 q·r / (‖q‖‖r‖) on unit vectors), so
@@ -217,4 +235,5 @@ def nearest_l2(
         value = sq.amin(1, keepdim=True)
         best.append(value[:, 0].clamp_min(0).sqrt())
         index.append(torch.where(sq == value, column, len(b)).amin(1))
+        advance(len(sq))
     return torch.cat(best), torch.cat(index)

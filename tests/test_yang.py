@@ -116,3 +116,15 @@ def test_bad_yang_input_exits_2(cli, results):
     for bad, message in (("classes=7", "at least two labels"), ("normalize=true", "needs norm=l2")):
         result = cli("run", "yang-separation", bad, f"results_dir={results}")
         assert result.exit_code == 2 and message in result.stderr
+
+
+def test_progress_counts_every_query_once_per_pass():
+    """The bar's total: ℓ∞ reports each query after its bound (step 1) and after its exact distance (step 3)."""
+    refs, ref_labels = images(300, 50, 0.6, 5)
+    queries, query_labels = images(1100, 50, 0.6, 6)  # more than one batch of QUERIES_PER_BATCH
+    done = []
+    nearest_linf(queries, query_labels, refs, ref_labels, candidates=4, advance=done.append)
+    assert sum(done) == 2 * len(queries) and len(done) > 2
+    done.clear()
+    nearest_l2(queries, query_labels, refs, ref_labels, normalize=False, advance=done.append)
+    assert done == [1024, 76]

@@ -9,6 +9,7 @@ import torch
 from advrepro.config import CommonConfig, require_choice
 from advrepro.data.images import load_images
 from advrepro.errors import UserError
+from advrepro.progress import bar
 from advrepro.separation import nearest_l2, nearest_linf
 
 NAME = "yang-separation"
@@ -52,12 +53,19 @@ class YangConfig(CommonConfig):
         return labels
 
 
-def nearest(cfg: YangConfig, queries, query_labels, refs, ref_labels) -> tuple[np.ndarray, np.ndarray, int]:
+def nearest(
+    cfg: YangConfig, queries, query_labels, refs, ref_labels, split: str
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Distances (pixel units: bytes/255, or ℓ2 of unit vectors) to the nearest reference of another class."""
-    if cfg.norm == "linf":
-        best, index, evaluated = nearest_linf(queries, query_labels, refs, ref_labels, cfg.candidates)
-        return best.cpu().numpy() / 255, index.cpu().numpy(), evaluated
-    best, index = nearest_l2(queries, query_labels, refs, ref_labels, cfg.normalize)
+    passes = 2 if cfg.norm == "linf" else 1  # ℓ∞: bounds, then exact distances
+    desc = f"{NAME} {cfg.dataset} {cfg.classes} {cfg.norm} {split}"
+    with bar(None, cfg, desc=desc, total=passes * len(queries), unit="pt", unit_scale=True) as progress:
+        if cfg.norm == "linf":
+            best, index, evaluated = nearest_linf(
+                queries, query_labels, refs, ref_labels, cfg.candidates, progress.update
+            )
+            return best.cpu().numpy() / 255, index.cpu().numpy(), evaluated
+        best, index = nearest_l2(queries, query_labels, refs, ref_labels, cfg.normalize, progress.update)
     scale = 1.0 if cfg.normalize else 255.0
     return best.cpu().numpy() / scale, index.cpu().numpy(), len(queries) * len(refs)
 
@@ -87,7 +95,7 @@ def run(cfg: YangConfig, device: torch.device) -> pd.DataFrame:
     frames = []
     for split in ("train", "test"):
         x, y = data[f"{split}_x"].to(device), data[f"{split}_y"].to(device)
-        distance, neighbour, evaluated = nearest(cfg, x, y, train_x, train_y)
+        distance, neighbour, evaluated = nearest(cfg, x, y, train_x, train_y, split)
         frames.append(
             pd.DataFrame(
                 {
