@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from advrepro import store
 from advrepro.concurrency import at_once
@@ -380,10 +382,16 @@ def run_all(
 ) -> pd.DataFrame:
     """Every benchmark on the CPU (bench.csv), or the training and PGD benchmarks on another device
     (bench-DEVICE.csv), each with the device's matmul ceiling measured in the same run."""
-    if device.type == "cpu":
-        rows = [row for bench in BENCHMARKS for row in bench(quick)]
-    else:
-        rows = [row for bench in ON_DEVICE for row in bench(quick, device)]
+    on_cpu = device.type == "cpu"
+    rows = []
+    chosen = BENCHMARKS if on_cpu else ON_DEVICE
+    with (
+        logging_redirect_tqdm(),
+        tqdm(chosen, desc="advrepro bench", unit="benchmark", disable=None) as chosen,
+    ):
+        for bench in chosen:
+            chosen.set_postfix_str(bench.__name__.removeprefix("bench_"))
+            rows += bench(quick) if on_cpu else bench(quick, device)
     table = pd.DataFrame(rows)
     name = "bench.csv" if device.type == "cpu" else f"bench-{device.type}.csv"
     store.atomic_write_csv(Path(results_dir) / name, table)
