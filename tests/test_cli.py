@@ -18,6 +18,21 @@ from tests.helpers import ROOT, assert_columns_documented, outputs_of
 SMOKE = ("scale=smoke", "device=cpu", "progress=false")
 
 
+def one_cell(results) -> tuple[str, ...]:
+    """`advrepro run` of one small random-net cell in `results`, without figures."""
+    return (
+        "run",
+        "random-net",
+        *SMOKE,
+        f"results_dir={results}",
+        "d=20",
+        "width=50",
+        "activation=relu",
+        "depth=1",
+        "--no-plot",
+    )
+
+
 def cell_dirs(results: Path, experiment="random-net") -> list[Path]:
     return sorted((results / "runs" / experiment).iterdir())
 
@@ -49,17 +64,7 @@ def test_run_writes_cells_aggregates_claims_and_figures(smoke_runs):
 
 
 def test_resume_skips_complete_cells_and_force_recomputes(cli, results):
-    args = (
-        "run",
-        "random-net",
-        *SMOKE,
-        f"results_dir={results}",
-        "d=20",
-        "width=50",
-        "activation=relu",
-        "depth=1",
-        "--no-plot",
-    )
+    args = one_cell(results)
     assert cli(*args).exit_code == 0
     (cell,) = cell_dirs(results)
     stamp = (cell / "meta.json").stat().st_mtime_ns
@@ -89,17 +94,7 @@ def test_unchanged_rerun_keeps_aggregates_and_figures_and_a_change_redoes_them(c
 
 
 def test_interrupted_or_corrupted_cell_is_not_taken_as_complete(cli, results, monkeypatch):
-    args = (
-        "run",
-        "random-net",
-        *SMOKE,
-        f"results_dir={results}",
-        "d=20",
-        "width=50",
-        "activation=relu",
-        "depth=1",
-        "--no-plot",
-    )
+    args = one_cell(results)
     experiment = get("random-net")
 
     def interrupted(cfg, device):
