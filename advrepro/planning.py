@@ -53,9 +53,12 @@ class Cell:
 def build_config(experiment: Experiment, plain: dict[str, Any]) -> Any:
     """The typed config object; its __post_init__ checks values (sizes > 0, known names)."""
     try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(experiment.config_class), plain))
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(experiment.config_class), plain))
     except OmegaConfBaseException as err:
         raise UserError(str(err).splitlines()[0]) from err
+    if cfg.seed < 0:  # a key every experiment has; derived seeds need a non-negative integer
+        raise UserError(f"seed must be ≥ 0, got {cfg.seed}")
+    return cfg
 
 
 # Keys that keep a command on the preset grids: where and how its cells run, and the seed of every draw.
