@@ -106,6 +106,8 @@ def _cached_composed(state: tuple, experiment: str, overrides: tuple[str, ...]) 
 
 
 def _composed(experiment: str, overrides: tuple[str, ...], with_hydra: bool) -> DictConfig:
+    import advrepro.experiments  # noqa: F401 (registers every experiment's config class, which the YAML names)
+
     try:
         with hydra_configs(experiment):
             return hydra_compose(

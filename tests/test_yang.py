@@ -1,9 +1,10 @@
 """yang-separation: the pruned exact ℓ∞ search equals brute force; ℓ2; CLI; offline data sets fail in one line."""
 
+import numpy as np
 import pytest
 import torch
 
-from advrepro.separation import nearest_l2, nearest_linf
+from advrepro.separation import bits, nearest_l2, nearest_linf, set_bits
 
 
 def brute_force(queries, query_labels, refs, ref_labels, p):
@@ -128,3 +129,17 @@ def test_progress_counts_every_query_once_per_pass():
     done.clear()
     nearest_l2(queries, query_labels, refs, ref_labels, normalize=False, advance=done.append)
     assert done == [1024, 76]
+
+
+@pytest.mark.parametrize(
+    ("rows", "count", "share"), [(7, 130, 0.5), (40, 64, 0.01), (3, 1, 1.0), (5, 200, 0.0)]
+)
+def test_set_bits_equals_nonzero_of_the_unpacked_matrix(rows, count, share):
+    mask = np.random.default_rng(count).random((rows, count)) < share
+    packed = bits(mask)
+    packed[:, -1] |= np.uint64(1) << np.uint64(
+        63
+    )  # column 56 of the last word: padding past `count` but at 64
+    expected = np.nonzero(np.unpackbits(packed.view(np.uint8), axis=1)[:, :count])
+    row, column = set_bits(packed, count)
+    assert np.array_equal(row, expected[0]) and np.array_equal(column, expected[1])
