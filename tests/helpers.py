@@ -19,9 +19,13 @@ def _noise(rng, size, scale=0.02):
     return np.exp(rng.normal(0, scale, size))
 
 
-def random_net_rows(flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, networks=40, inputs=20, seed=0):
+def random_net_rows(
+    flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, offset_effect=0.1, networks=40, inputs=20, seed=0
+):
     """Depth-1 relu/tanh cells at two d and widths, and depth-2 cells at both gains; flip rate, |η| and ‖δ‖ scales
-    and the Gaussian-limit quantities (times limit_factor) as given."""
+    and the Gaussian-limit quantities (times limit_factor) as given. Depth-1 networks carry control variates
+    s ~ N(0, 1) and v ~ 1 ± 5%, and their Gaussian-limit quantities are scaled by 1 + offset_effect·(s² − 1), whose
+    mean is 1 (docs §1)."""
     rng = np.random.default_rng(seed)
     settings = [
         (a, d, k, 1, 1.0) for a, d, k in itertools.product(["relu", "tanh"], [100, 1000], [100, 10000])
@@ -32,6 +36,12 @@ def random_net_rows(flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, networks=40,
         size = networks * inputs
         limits = random_net_limits(activation)
         flipped = rng.random(size) < flip
+        offset_s, linear_v = rng.normal(0, 1, networks), 1 + 0.05 * rng.normal(0, 1, networks)
+        if depth > 1:
+            offset_s, linear_v = np.full(networks, np.nan), np.full(networks, np.nan)
+        limit_factor_per_row = limit_factor * np.repeat(
+            1 + offset_effect * np.nan_to_num(offset_s**2 - 1), inputs
+        )
         frame = pd.DataFrame(
             {
                 "cell": f"c{i}",
@@ -41,12 +51,14 @@ def random_net_rows(flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, networks=40,
                 "activation": activation,
                 "network": np.repeat(np.arange(networks), inputs),
                 "input": np.tile(np.arange(inputs), networks),
-                "f_abs": limits["f_abs"] * limit_factor * _noise(rng, size),
-                "grad_norm": limits["grad_norm"] * limit_factor * _noise(rng, size),
-                "eta_lin": limits["eta_lin"] * limit_factor * _noise(rng, size),
+                "f_abs": limits["f_abs"] * limit_factor_per_row * _noise(rng, size),
+                "grad_norm": limits["grad_norm"] * limit_factor_per_row * _noise(rng, size),
+                "eta_lin": limits["eta_lin"] * limit_factor_per_row * _noise(rng, size),
                 "eta": np.where(flipped, eta * _noise(rng, size, 0.3), np.nan),
                 "delta_norm": np.where(flipped, delta * _noise(rng, size, 0.3), np.nan),
                 "flipped": flipped,
+                "offset_s": np.repeat(offset_s, inputs),
+                "linear_v": np.repeat(linear_v, inputs),
             }
         )
         frames.append(frame)

@@ -2,10 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from advrepro.experiments.random_net.runner import RandomNetConfig, sample_networks
+from advrepro.experiments.random_net.runner import RandomNetConfig, control_variates, sample_networks
 from advrepro.nets import ACTIVATIONS, Net, sphere
 from advrepro.seeding import generator
 from advrepro.theory import gaussian_moments
@@ -68,6 +69,25 @@ def test_networks_do_not_depend_on_chunking():
     tail = sample_networks(cfg, 3, 2, torch.float32)
     torch.testing.assert_close(whole.weights[1][3:], tail.weights[1])
     torch.testing.assert_close(whole.readout[3:], tail.readout)
+
+
+def test_control_variates_are_s_and_v_with_mean_one():
+    """s = Σ_l c_l‖w_l‖ and v = ‖Σ_l c_l w_l‖² as defined (torch in float64), E s² = E v = 1 over many networks, and
+    a ReLU network's mean output over the sphere is κ_d·s, κ_d = √d·E[u₁⁺] (docs §1); NaN for deeper networks."""
+    cfg = RandomNetConfig(d=20, width=50, n_networks=3000)
+    net = sample_networks(cfg, 0, cfg.n_networks, torch.float32)
+    s, v = control_variates(net)
+    w, c = net.weights[0].double(), net.readout.double()
+    np.testing.assert_allclose(s, (c * w.norm(dim=-1)).sum(-1).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(v, (c[..., None] * w).sum(1).square().sum(-1).numpy(), rtol=1e-12)
+    assert abs((s**2).mean() - 1) < 4 * (s**2).std() / math.sqrt(len(s))
+    assert abs(v.mean() - 1) < 4 * v.std() / math.sqrt(len(v))
+    x = sphere(400_000, cfg.d, math.sqrt(cfg.d), generator(1, "inputs"), torch.float64)
+    first = Net([w[:2]], c[:2])
+    kappa = math.sqrt(cfg.d) * math.gamma(cfg.d / 2) / (2 * math.sqrt(math.pi) * math.gamma((cfg.d + 1) / 2))
+    np.testing.assert_allclose(first.forward(x).mean(1).numpy(), kappa * s[:2], atol=0.01)
+    deep = sample_networks(RandomNetConfig(d=5, width=7, depth=2), 0, 2, torch.float32)
+    assert np.isnan(control_variates(deep)).all()
 
 
 def test_inputs_are_uniform_on_the_sqrt_d_sphere():

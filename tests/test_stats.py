@@ -11,6 +11,7 @@ from advrepro.stats import (
     across_estimate,
     at_mode,
     binomial_draws,
+    control_variate_estimate,
     crossing,
     loglog_slope,
     percentile_interval,
@@ -147,3 +148,23 @@ def test_intervals_do_not_depend_on_the_order_of_the_units():
     np.testing.assert_array_equal(run_binomial_draws(shares, trials), run_binomial_draws(*turned))
     # the resamplers do draw differently for other values: the check above is not vacuous
     assert statistic_estimate(values + 1, "runs") != statistic_estimate(values, "runs")
+
+
+def test_control_variates_remove_the_spread_they_explain_and_keep_the_mean():
+    """y = 2 + 0.5·(c − 1) + small noise with E c = 1: the regression estimator is 2 up to the noise, its interval
+    far narrower than the plain mean's; a wrong known mean shifts it by β·(its error)."""
+    rng = np.random.default_rng(5)
+    c = rng.normal(1.0, 1.0, 200)
+    y = 2 + 0.5 * (c - 1) + rng.normal(0, 0.01, 200)
+    plain, corrected = statistic_estimate(y, "networks"), control_variate_estimate(y, c, [1.0], "networks")
+    assert abs(corrected.value - 2) < 0.005 < abs(plain.value - 2)
+    assert corrected.low < 2 < corrected.high
+    assert (corrected.high - corrected.low) < 0.05 * (plain.high - plain.low)
+    shifted = control_variate_estimate(y, c, [1.2], "networks")
+    assert shifted.value == pytest.approx(corrected.value + 0.5 * 0.2, abs=0.005)
+    # covariates whose sample mean is the known mean change nothing; a constant one gets β = 0
+    centred = np.column_stack([c - c.mean() + 1, np.ones_like(c)])
+    assert control_variate_estimate(y, centred, [1.0, 1.0], "networks").value == pytest.approx(y.mean())
+    # units in another order give the same interval, bit for bit (UNIT_ORDER)
+    order = rng.permutation(len(y))
+    assert control_variate_estimate(y[order], c[order], [1.0], "networks") == corrected
