@@ -384,13 +384,13 @@ def run_all(
     (bench-DEVICE.csv), each with the device's matmul ceiling measured in the same run."""
     on_cpu = device.type == "cpu"
     rows = []
-    chosen = BENCHMARKS if on_cpu else ON_DEVICE
+    benchmarks = BENCHMARKS if on_cpu else ON_DEVICE
     with (
         logging_redirect_tqdm(),
-        tqdm(chosen, desc="advrepro bench", unit="benchmark", disable=None) as chosen,
+        tqdm(benchmarks, desc="advrepro bench", unit="benchmark", disable=None) as bars,
     ):
-        for bench in chosen:
-            chosen.set_postfix_str(bench.__name__.removeprefix("bench_"))
+        for bench in bars:
+            bars.set_postfix_str(bench.__name__.removeprefix("bench_"))
             rows += bench(quick) if on_cpu else bench(quick, device)
     table = pd.DataFrame(rows)
     name = "bench.csv" if device.type == "cpu" else f"bench-{device.type}.csv"

@@ -124,19 +124,16 @@ class Proofs:
     ) -> tuple[np.ndarray, ...]:
         """(qi, rj), sorted by query then reference: the other-class pairs of the `members` queries neither in
         `dismissed` (packed, one row per member) nor proven ≥ threshold. Direction 1: a pixel ≥ threshold in q and 0
-        in r (per query, one OR-reduction of the references' zero-rows of its bright pixels, a few dozen: each
-        query's row is written once, where a loop over pixels rewrote the rows of every query with that pixel bright,
-        4× slower on MNIST); direction 2, on the pairs left: 0 in q and ≥ threshold in r (13 machine words a
-        pair)."""
+        in r (per query, one OR-reduction of the references' zero-rows of its bright pixels, a few dozen); direction
+        2, on the pairs left: 0 in q and ≥ threshold in r (13 machine words a pair). Queries go in blocks, so that
+        every intermediate stays cache-sized and no query × reference matrix is unpacked whole."""
         far = bits(self.r >= threshold)  # per reference, its pixels ≥ threshold
         found = [(np.zeros(0, dtype=np.intp),) * 2]
-        for start in range(0, len(members), QUERIES_PER_BLOCK):  # every intermediate stays cache-sized
+        for start in range(0, len(members), QUERIES_PER_BLOCK):
             block = members[start : start + QUERIES_PER_BLOCK]
             proven = dismissed[start : start + QUERIES_PER_BLOCK].copy()
-            for row, bright in zip(
-                proven, self.q[block] >= threshold, strict=True
-            ):  # row: a view into proven
-                row |= np.bitwise_or.reduce(self.zero_by_pixel[bright], axis=0)
+            for row, bright in zip(proven, self.q[block] >= threshold, strict=True):
+                row |= np.bitwise_or.reduce(self.zero_by_pixel[bright], axis=0)  # row: a view into proven
             for label in np.unique(self.q_labels[block]):
                 proven[self.q_labels[block] == label] |= self.same_class[label]
             local, rj = set_bits(~proven, len(self.r))
