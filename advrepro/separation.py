@@ -120,10 +120,10 @@ class Proofs:
         return cls(q, r, q_labels, bits((r == 0).T), bits(q == 0), same)
 
     def open_pairs(
-        self, members: np.ndarray, threshold: int, dismissed: np.ndarray
+        self, members: np.ndarray, threshold: int, before: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
-        """(qi, rj), sorted by query then reference: the other-class pairs of the `members` queries neither in
-        `dismissed` (packed, one row per member) nor proven ≥ threshold. Direction 1: a pixel ≥ threshold in q and 0
+        """(qi, rj), sorted by query then reference: the other-class pairs of the `members` queries, with a reference
+        index below `before` (one per member; None: any), not proven ≥ threshold. Direction 1: a pixel ≥ threshold in q and 0
         in r (per query, one OR-reduction of the references' zero-rows of its bright pixels, a few dozen); direction
         2, on the pairs left: 0 in q and ≥ threshold in r (13 machine words a pair). Queries go in blocks, so that
         every intermediate stays cache-sized and no query × reference matrix is unpacked whole."""
@@ -131,7 +131,12 @@ class Proofs:
         found = [(np.zeros(0, dtype=np.intp),) * 2]
         for start in range(0, len(members), QUERIES_PER_BLOCK):
             block = members[start : start + QUERIES_PER_BLOCK]
-            proven = dismissed[start : start + QUERIES_PER_BLOCK].copy()
+            if before is None:
+                proven = np.zeros((len(block), self.zero_by_pixel.shape[1]), dtype=np.uint64)
+            else:  # the references from `before` on count as proven
+                proven = bits(
+                    np.arange(len(self.r))[None, :] >= before[start : start + QUERIES_PER_BLOCK, None]
+                )
             for row, bright in zip(proven, self.q[block] >= threshold, strict=True):
                 row |= np.bitwise_or.reduce(self.zero_by_pixel[bright], axis=0)  # row: a view into proven
             for label in np.unique(self.q_labels[block]):
@@ -199,12 +204,11 @@ def nearest_linf(
         best[rows] = upper_bounds(queries[rows], refs, query_sketch[rows], ref_sketch, excluded, candidates)
         advance(len(excluded))
     proofs = Proofs.of(queries, query_labels, refs, ref_labels)
-    words = proofs.zero_by_pixel.shape[1]
     upper = (best // count).cpu().numpy()
     evaluated = 0
     for u in np.unique(upper).tolist():  # step 3
         members = np.flatnonzero(upper == u)
-        qi, rj = proofs.open_pairs(members, u, np.zeros((len(members), words), dtype=np.uint64))
+        qi, rj = proofs.open_pairs(members, u)
         evaluated += len(qi)
         if len(qi):
             qi, rj = torch.from_numpy(qi).to(device), torch.from_numpy(rj).to(device)
@@ -215,8 +219,7 @@ def nearest_linf(
     distance, winner = (best // count).cpu().numpy(), (best % count).cpu().numpy()
     for u in np.unique(distance[distance == upper]).tolist():  # step 4
         members = np.flatnonzero((distance == u) & (upper == u))
-        from_winner = bits(np.arange(count)[None, :] >= winner[members, None])
-        qi, rj = proofs.open_pairs(members, u + 1, from_winner)
+        qi, rj = proofs.open_pairs(members, u + 1, before=winner[members])
         qi, rj, scanned = first_within(queries, refs, qi, rj, distance)
         evaluated += scanned
         best[torch.from_numpy(qi).to(device)] = torch.from_numpy(u * count + rj).to(device)
