@@ -123,10 +123,10 @@ class Proofs:
         self, members: np.ndarray, threshold: int, before: np.ndarray | None = None
     ) -> tuple[np.ndarray, ...]:
         """(qi, rj), sorted by query then reference: the other-class pairs of the `members` queries, with a reference
-        index below `before` (one per member; None: any), not proven ≥ threshold. Direction 1: a pixel ≥ threshold in q and 0
-        in r (per query, one OR-reduction of the references' zero-rows of its bright pixels, a few dozen); direction
-        2, on the pairs left: 0 in q and ≥ threshold in r (13 machine words a pair). Queries go in blocks, so that
-        every intermediate stays cache-sized and no query × reference matrix is unpacked whole."""
+        index below `before` (one per member; None: any), not proven ≥ threshold. Direction 1: a pixel ≥ threshold
+        in q and 0 in r (per query, one OR-reduction of the references' zero-rows of its bright pixels, a few
+        dozen); direction 2, on the pairs left: 0 in q and ≥ threshold in r (13 machine words a pair). Queries go in
+        blocks, so that every intermediate stays cache-sized and no query × reference matrix is ever whole."""
         far = bits(self.r >= threshold)  # per reference, its pixels ≥ threshold
         found = [(np.zeros(0, dtype=np.intp),) * 2]
         for start in range(0, len(members), QUERIES_PER_BLOCK):
