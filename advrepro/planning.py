@@ -84,6 +84,10 @@ def budget(grids: list[dict[str, list]]) -> dict[str, Any]:
     )
 
 
+# a quoted value (classes='0,1') names its directory without the quotes
+UNQUOTED = str.maketrans("", "", "'\"")
+
+
 def adhoc_label(parsed: ParsedOverrides) -> str:
     """A directory name for a command's own outputs, from the experiment keys it gave (readable, hashed if long):
     `d=100_eps=0.1,0.3` for d=100 and -m eps=0.1,0.3."""
@@ -91,7 +95,7 @@ def adhoc_label(parsed: ParsedOverrides) -> str:
         f"{axis[0].split('=')[0]}={','.join(o.split('=', 1)[1] for o in axis)}" for axis in parsed.sweeps
     ]
     given = sorted(o for o in parsed.pinned + swept if o.split("=")[0].lstrip("+~") not in PRESET_KEYS)
-    text = re.sub(r"[^A-Za-z0-9=.,+_-]+", "-", "_".join(given))
+    text = re.sub(r"[^A-Za-z0-9=.,+_-]+", "-", "_".join(given).translate(UNQUOTED))
     return text if len(text) <= 60 else f"{text[:60]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 

@@ -13,7 +13,7 @@ import pytest
 from advrepro import store
 from advrepro.config import parse_overrides
 from advrepro.experiments import EXPERIMENTS, get
-from advrepro.planning import PRESET_KEYS, plan, split_for_all
+from advrepro.planning import PRESET_KEYS, adhoc_label, plan, split_for_all
 from tests.helpers import ROOT
 
 README = ROOT / "README.md"
@@ -111,6 +111,13 @@ def test_dry_run_lists_batches_states_and_cost_and_writes_nothing(cli, results):
     for_all = cli("run", "all", *SMOKE, f"results_dir={results}", "--dry-run")
     assert for_all.exit_code == 0 and all(f"{name}:" in for_all.stdout for name in EXPERIMENTS)
     assert tree(results) == before
+
+
+def test_adhoc_labels_name_the_keys_given_without_quotes():
+    assert (
+        adhoc_label(parse_overrides(["classes='0,1'", "norm=l2", "seed=3"], False)) == "classes=0,1_norm=l2"
+    )
+    assert adhoc_label(parse_overrides(["d=100", "eps=0.1,0.3"], True)) == "d=100_eps=0.1,0.3"
 
 
 def test_adhoc_runs_reuse_cells_and_leave_the_reference_outputs_alone(cli, results):
