@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
-from advrepro.theory import random_net_limits
+from advrepro.theory import gaussian_expectations, relu_kink_curvature
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository's root
 
@@ -19,13 +20,22 @@ def _noise(rng, size, scale=0.02):
     return np.exp(rng.normal(0, scale, size))
 
 
+def stratified_normal(rng, networks: int, inputs: int) -> np.ndarray:
+    """N(0, 1) draws, `inputs` per network, one from each of `inputs` equal-probability strata in random order (Latin
+    hypercube): a network's sample quantiles are its population's, so the rows' noise is the networks' own."""
+    strata = rng.permuted(np.tile(np.arange(inputs), (networks, 1)), axis=1)
+    uniform = (strata + rng.random((networks, inputs))) / inputs
+    return torch.special.ndtri(torch.from_numpy(uniform)).numpy().ravel()
+
+
 def random_net_rows(
-    flip=1.0, eta=1.0, delta=1.0, limit_factor=1.0, offset_effect=0.1, networks=40, inputs=20, seed=0
+    flip=1.0, step_factor=1.0, curvature_factor=1.0, limit_factor=1.0, networks=60, inputs=60, seed=0
 ):
-    """Depth-1 relu/tanh cells at two d and widths, and depth-2 cells at both gains; flip rate, |η| and ‖δ‖ scales
-    and the Gaussian-limit quantities (times limit_factor) as given. Depth-1 networks carry control variates
-    s ~ N(0, 1) and v ~ 1 ± 5%, and their Gaussian-limit quantities are scaled by 1 + offset_effect·(s² − 1), whose
-    mean is 1 (docs §1)."""
+    """Depth-1 relu/tanh cells at two d and widths, and depth-2 cells at both gains, drawn from the model the
+    claims derive (docs §1). A network with offset s ~ N(0, 1) has f ~ N(c₀s, Eψ² − c₀²) over its inputs
+    (stratified_normal), and ‖∇f‖ ≈ √Eψ'², both times limit_factor. Its exact flip solves |f| − ‖∇f‖‖δ‖ + κ‖δ‖²/2 = 0
+    with κ the ReLU kinks' curvature (times curvature_factor, ±30% per input; 0 for tanh and deeper nets); the step
+    is then scaled by step_factor, and a share 1 − flip of the inputs does not flip."""
     rng = np.random.default_rng(seed)
     settings = [
         (a, d, k, 1, 1.0) for a, d, k in itertools.product(["relu", "tanh"], [100, 1000], [100, 10000])
@@ -34,14 +44,18 @@ def random_net_rows(
     frames, cells = [], []
     for i, (activation, d, width, depth, gain) in enumerate(settings):
         size = networks * inputs
-        limits = random_net_limits(activation)
-        flipped = rng.random(size) < flip
+        mean, second, slope = gaussian_expectations(activation)
         offset_s, linear_v = rng.normal(0, 1, networks), 1 + 0.05 * rng.normal(0, 1, networks)
+        spread = math.sqrt(second - mean**2) * stratified_normal(rng, networks, inputs)
+        f = limit_factor * (mean * np.repeat(offset_s, inputs) + spread)
+        grad_norm = limit_factor * math.sqrt(slope) * _noise(rng, size)
+        kappa = relu_kink_curvature(d, width) if activation == "relu" and depth == 1 else 0.0
+        kappa = curvature_factor * kappa * (1 + 0.3 * rng.normal(0, 1, size))
+        stretch = 1 - 2 * kappa * np.abs(f) / grad_norm**2  # δ solves |f| − Gδ + κδ²/2 = 0 (its smaller root)
+        delta = 2 * np.abs(f) / grad_norm / (1 + np.sqrt(np.clip(stretch, 0, None)))
+        flipped = rng.random(size) < flip
         if depth > 1:
             offset_s, linear_v = np.full(networks, np.nan), np.full(networks, np.nan)
-        limit_factor_per_row = limit_factor * np.repeat(
-            1 + offset_effect * np.nan_to_num(offset_s**2 - 1), inputs
-        )
         frame = pd.DataFrame(
             {
                 "cell": f"c{i}",
@@ -51,11 +65,11 @@ def random_net_rows(
                 "activation": activation,
                 "network": np.repeat(np.arange(networks), inputs),
                 "input": np.tile(np.arange(inputs), networks),
-                "f_abs": limits["f_abs"] * limit_factor_per_row * _noise(rng, size),
-                "grad_norm": limits["grad_norm"] * limit_factor_per_row * _noise(rng, size),
-                "eta_lin": limits["eta_lin"] * limit_factor_per_row * _noise(rng, size),
-                "eta": np.where(flipped, eta * _noise(rng, size, 0.3), np.nan),
-                "delta_norm": np.where(flipped, delta * _noise(rng, size, 0.3), np.nan),
+                "f_abs": np.abs(f),
+                "grad_norm": grad_norm,
+                "eta_lin": np.abs(f) / grad_norm**2,
+                "eta": np.where(flipped, step_factor * delta / grad_norm, np.nan),
+                "delta_norm": np.where(flipped, step_factor * delta, np.nan),
                 "flipped": flipped,
                 "offset_s": np.repeat(offset_s, inputs),
                 "linear_v": np.repeat(linear_v, inputs),
@@ -510,8 +524,9 @@ CASES = {
         random_net_rows,
         {
             "flip-rate": ({"flip": 1.0}, {"flip": 0.5}),
-            "eta-": ({"eta": 1.0}, {"eta": 5.0}),
-            "delta-": ({"delta": 1.0}, {"delta": 5.0}),
+            "eta-": ({"step_factor": 1.0}, {"step_factor": 4.0}),
+            "delta-": ({"step_factor": 1.0}, {"step_factor": 4.0}),
+            "curvature-": ({"curvature_factor": 1.0}, {"curvature_factor": 1.5}),
             "limit-": ({"limit_factor": 1.0}, {"limit_factor": 1.2}),
         },
     ),
