@@ -1,5 +1,6 @@
 """Closed forms the experiments are checked against."""
 
+import dataclasses
 import functools
 import math
 
@@ -71,20 +72,61 @@ def relu_kink_curvature(d: int, k: int) -> float:
     return math.sqrt(k) / math.sqrt(2 * math.pi) * h.item() / (2 * 0.5)
 
 
+@dataclasses.dataclass(frozen=True)
+class StepModel:
+    """One hidden layer's linear flipping step τ = |f|/G over a network's inputs, f ~ N(c₀s, Eψ² − c₀²) (docs §1):
+    in units of G = √Eψ'², τ ~ |N(mu, sigma²)| with mu = c₀s/G at Gauss–Hermite nodes s (weights sum to 1); the exact
+    flip's ‖δ‖ = τ(1 + curvature·τ/(2G)), curvature = ReLU's kink curvature (0 for smooth ψ, to order 1/√d)."""
+
+    mu: torch.Tensor
+    weight: torch.Tensor
+    sigma: float
+    gain: float
+    curvature: float
+
+    @classmethod
+    @functools.cache
+    def of(cls, activation: str, d: int, k: int, nodes: int = 64) -> "StepModel":
+        mean, second, slope = gaussian_expectations(activation)
+        gain = math.sqrt(slope)
+        s, weight = (torch.tensor(v, dtype=torch.float64) for v in np.polynomial.hermite_e.hermegauss(nodes))
+        curvature = relu_kink_curvature(d, k) if activation == "relu" else 0.0
+        return cls(
+            mean * s / gain, weight / weight.sum(), math.sqrt(second - mean * mean) / gain, gain, curvature
+        )
+
+    def exact(self, tau: torch.Tensor) -> torch.Tensor:
+        """‖δ‖ of the exact flip whose linear step is τ (first order in the curvature)."""
+        return tau * (1 + self.curvature * tau / (2 * self.gain))
+
+    def linear(self, delta: float) -> float:
+        """τ whose exact flip is delta: the inverse of `exact`."""
+        c = self.curvature / (2 * self.gain)
+        return delta if c == 0 else (math.sqrt(1 + 4 * c * delta) - 1) / (2 * c)
+
+
 @functools.cache
-def flip_step_medians(activation: str, d: int, k: int, n_inputs: int, nodes: int = 64) -> dict[str, float]:
-    """The mean over networks of the exact flip's median ‖δ‖·√d/‖x‖ and median |η| over n_inputs inputs, for one
-    hidden layer (docs §1, "The flipping step"). Per network, over its inputs, f ~ N(c₀s, Eψ² − c₀²) (c₀ = Eψ,
-    s ~ N(0, 1) the network's offset; Gauss–Hermite nodes) and ‖∇f‖ = G = √Eψ'², so the linear step's ‖δ‖ is
-    τ = |f|/G; its median over n inputs carries sample_median_bias; ReLU's kinks bend f against the flip
-    (relu_kink_curvature), ‖δ‖ = τ(1 + f''τ/(2G)) to first order; smooth ψ bend it at order 1/d only; |η| = ‖δ‖/G."""
-    mean, second, slope = gaussian_expectations(activation)
-    gain = math.sqrt(slope)
-    s, weight = (torch.tensor(v, dtype=torch.float64) for v in np.polynomial.hermite_e.hermegauss(nodes))
-    weight = weight / weight.sum()
-    mu, sigma = mean * s / gain, math.sqrt(second - mean * mean) / gain  # f/G over one network's inputs
-    median = folded_normal_median(mu, sigma)
-    tau = median + sample_median_bias(median, mu, sigma, n_inputs)
-    curvature = relu_kink_curvature(d, k) if activation == "relu" else 0.0
-    delta = (tau * (1 + curvature * tau / (2 * gain))) @ weight
-    return {"delta": delta.item(), "eta": delta.item() / gain}
+def flip_step_medians(activation: str, d: int, k: int, n_inputs: int) -> dict[str, float]:
+    """The mean over networks of the exact flip's median ‖δ‖·√d/‖x‖ and median |η| = ‖δ‖/G over n_inputs inputs
+    (StepModel; the sample median carries sample_median_bias) (docs §1, "The flipping step")."""
+    model = StepModel.of(activation, d, k)
+    median = folded_normal_median(model.mu, model.sigma)
+    tau = median + sample_median_bias(median, model.mu, model.sigma, n_inputs)
+    delta = (model.exact(tau) @ model.weight).item()
+    return {"delta": delta, "eta": delta / model.gain}
+
+
+def pooled_step_quantile(activation: str, d: int, k: int, p: float, iterations: int = 60) -> dict[str, float]:
+    """The p-quantile of the exact flip's ‖δ‖·√d/‖x‖ and |η| pooled over networks × inputs (StepModel), what a
+    figure's median and quartiles show: the mixture's CDF Σ_s w_s·P(|N(mu_s, σ²)| ≤ τ) = p, by bisection."""
+    model = StepModel.of(activation, d, k)
+    low, high = 0.0, (model.mu.abs().max() + 8 * model.sigma).item() * 2
+    for _ in range(iterations):
+        delta = (low + high) / 2
+        tau = model.linear(delta)
+        folded = torch.special.ndtr((tau - model.mu) / model.sigma) - torch.special.ndtr(
+            (-tau - model.mu) / model.sigma
+        )
+        low, high = (delta, high) if (folded @ model.weight).item() < p else (low, delta)
+    delta = (low + high) / 2
+    return {"delta": delta, "eta": delta / model.gain}

@@ -11,7 +11,16 @@ import torch
 from advrepro.experiments.random_net.claims import per_network
 from advrepro.experiments.random_net.runner import RandomNetConfig, run
 from advrepro.stats import control_variate_estimate
-from advrepro.theory import flip_step_medians, folded_normal_median, relu_kink_curvature, sample_median_bias
+from advrepro.theory import (
+    StepModel,
+    flip_step_medians,
+    folded_normal_median,
+    gaussian_expectations,
+    gaussian_moments,
+    pooled_step_quantile,
+    relu_kink_curvature,
+    sample_median_bias,
+)
 
 
 def test_folded_normal_median_closed_forms_and_sampling():
@@ -71,3 +80,23 @@ def test_flip_step_medians_match_the_runner(activation):
     for column in ("delta", "eta"):
         estimate = control_variate_estimate(networks[column], covariates, (1.0, 1.0), "networks")
         assert estimate.value == pytest.approx(predicted[column], rel=0.03), column
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
+def test_pooled_step_quantiles_match_sampling_the_model(p):
+    """The mixture's quantile against 10⁶ draws of the same model: s ~ N(0, 1), τ ~ |N(c₀s/G, σ²)|, ‖δ‖ = exact(τ)."""
+    model = StepModel.of("relu", 100, 100)
+    rng = np.random.default_rng(2)
+    s = rng.normal(0, 1, 1_000_000)
+    mean, _, slope = gaussian_expectations("relu")
+    tau = torch.from_numpy(np.abs(rng.normal(mean / math.sqrt(slope) * s, model.sigma)))
+    sampled = np.quantile(model.exact(tau).numpy(), p)
+    assert pooled_step_quantile("relu", 100, 100, p)["delta"] == pytest.approx(sampled, rel=3e-3)
+
+
+def test_pooled_tanh_median_is_the_folded_normal_closed_form():
+    """tanh is odd (no offset) and its curvature enters at order 1/d: the median is Φ⁻¹(3/4)·√(Eψ²/Eψ'²)."""
+    second, slope = gaussian_moments("tanh")
+    expected = 0.6744897502 * math.sqrt(second / slope)
+    assert pooled_step_quantile("tanh", 100, 1000, 0.5)["delta"] == pytest.approx(expected, rel=1e-6)
+    assert pooled_step_quantile("tanh", 100, 1000, 0.5)["eta"] == pytest.approx(expected / math.sqrt(slope))

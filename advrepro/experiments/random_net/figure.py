@@ -6,8 +6,17 @@ import numpy as np
 import pandas as pd
 
 from advrepro.plotting import inferred_note, median_band, panels, save, settings
+from advrepro.theory import pooled_step_quantile
 
 NAME = "random-net"
+DERIVED = "derived median (docs §1)"
+
+
+def derived_median(ax, activation: str, x: list, cells: list[tuple[int, int]], column: str, line) -> None:
+    """The median of |η| or ‖δ‖ pooled over networks × inputs derived for one hidden layer at each (d, width) in
+    cells (advrepro.theory.pooled_step_quantile), plotted at x, dotted in the measured line's colour."""
+    y = [pooled_step_quantile(activation, int(d), int(k), 0.5)[column] for d, k in cells]
+    ax.plot(x, y, ls=":", lw=1.5, color=line.get_color())
 
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
@@ -19,7 +28,10 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         fig, axes = panels(len(activations))
         for ax, act in zip(axes, activations, strict=True):
             for d, group in shallow[shallow["activation"] == act].groupby("d"):
-                median_band(ax, group, "width", "eta", f"d={d}")
+                line = median_band(ax, group, "width", "eta", f"d={d}")
+                widths = sorted(group["width"].unique())
+                derived_median(ax, act, widths, [(d, k) for k in widths], "eta", line)
+            ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.axhline(1.0, color="k", ls="--", lw=1, label="paper: |η| ≈ 1")
             ax.set(
                 xscale="log", xlabel="width k", ylabel="smallest flipping |η|", title=f"ψ = {act}, depth 1"
@@ -27,7 +39,8 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             ax.legend(fontsize=8)
         caption = (
             f"Smallest |η| such that x + η∇f(x), sign η = −sign f(x), flips sign f; median and "
-            f"interquartile range over networks × inputs. {common}. "
+            f"interquartile range over networks × inputs; dotted: the median derived for one hidden layer "
+            f"(network offsets and ReLU's kink curvature, docs §1). {common}. "
             + inferred_note(NAME, ["d", "width", "activation"])
         )
         paths += save(fig, f"{NAME}_eta_vs_width", figure_dir, caption)
@@ -36,8 +49,11 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         for ax, act in zip(axes, activations, strict=True):
             group = shallow[shallow["activation"] == act]
             for k, sub in group.groupby("width"):
-                median_band(ax, sub, "d", "delta_norm", f"width={k}")
+                line = median_band(ax, sub, "d", "delta_norm", f"width={k}")
+                ds = sorted(sub["d"].unique())
+                derived_median(ax, act, ds, [(d, k) for d in ds], "delta", line)
             ds = np.array(sorted(group["d"].unique()), dtype=float)
+            ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.plot(ds, np.sqrt(ds), "k--", lw=1, label="‖x‖ = √d")
             ax.set(
                 xscale="log",
@@ -49,8 +65,8 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             ax.legend(fontsize=8)
         caption = (
             f"Norm of the single flipping step ‖δ‖ = |η|·‖∇f(x)‖ against the input norm √d: the step is "
-            f"a vanishing fraction 1/√d of ‖x‖. Median and interquartile range. {common}. "
-            + inferred_note(NAME, ["d", "width", "activation"])
+            f"a vanishing fraction 1/√d of ‖x‖. Median and interquartile range; dotted: the median derived for one "
+            f"hidden layer (docs §1). {common}. " + inferred_note(NAME, ["d", "width", "activation"])
         )
         paths += save(fig, f"{NAME}_delta_vs_d", figure_dir, caption)
     deep = rows[rows["activation"] == "relu"]
