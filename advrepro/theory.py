@@ -69,7 +69,8 @@ def relu_kink_curvature(d: int, k: int) -> float:
     a, sigma = 1 / math.sqrt(k), math.sqrt((k - 1) / (2 * k * d))
     ratio = torch.tensor(a / sigma, dtype=torch.float64)
     h = (a * a + sigma * sigma) * (2 * torch.special.ndtr(ratio) - 1) + 2 * a * sigma * _normal_pdf(ratio)
-    return math.sqrt(k) / math.sqrt(2 * math.pi) * h.item() / (2 * 0.5)
+    gain_squared = 0.5  # G² = E ψ'(z)² for ReLU
+    return math.sqrt(k) / math.sqrt(2 * math.pi) * h.item() / (2 * gain_squared)
 
 
 @dataclasses.dataclass(frozen=True)
