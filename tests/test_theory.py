@@ -100,3 +100,34 @@ def test_pooled_tanh_median_is_the_folded_normal_closed_form():
     expected = 0.6744897502 * math.sqrt(second / slope)
     assert pooled_step_quantile("tanh", 100, 1000, 0.5)["delta"] == pytest.approx(expected, rel=1e-6)
     assert pooled_step_quantile("tanh", 100, 1000, 0.5)["eta"] == pytest.approx(expected / math.sqrt(slope))
+
+
+def test_fitted_curvature_recovers_the_curvature_of_hand_made_flips():
+    """Rows whose flips solve |f| − G‖δ‖ + κ‖δ‖²/2 = 0 exactly give back κ per network; a flip that needed no
+    curvature (‖δ‖ = |f|/G) gives 0, and inputs that did not flip are left out."""
+    kappa = np.array([0.05, 0.05, 0.05, 0.0, 0.0, 0.0])
+    f_abs, grad_norm = np.array([0.2, 0.7, 1.5, 0.3, 0.9, 1.1]), np.full(6, 0.7)
+    delta = (grad_norm - np.sqrt(grad_norm**2 - 2 * kappa * f_abs)) / np.where(kappa > 0, kappa, 1)
+    delta = np.where(kappa > 0, delta, f_abs / grad_norm)
+    rows = pd.DataFrame(
+        {
+            "cell": "c0",
+            "activation": "relu",
+            "depth": 1,
+            "d": 100,
+            "width": 100,
+            "network": [0, 0, 0, 1, 1, 1],
+            "f_abs": f_abs,
+            "grad_norm": grad_norm,
+            "delta_norm": delta,
+            "eta": delta / grad_norm,
+            "eta_lin": f_abs / grad_norm**2,
+            "flipped": True,
+            "offset_s": 0.0,
+            "linear_v": 1.0,
+        }
+    )
+    unflipped = rows.iloc[[0]].assign(f_abs=5.0, delta_norm=np.nan, eta=np.nan, flipped=False)
+    networks = per_network(pd.concat([rows, unflipped]), pd.DataFrame({"cell": ["c0"], "hidden_gain": [1.0]}))
+    np.testing.assert_allclose(networks["curvature"], [0.05, 0.0], atol=1e-12)
+    assert networks["flips"].tolist() == [3, 3]
