@@ -222,7 +222,8 @@ def control_variate_estimate(
     covariates c (units, p). Its expectation is the mean's up to O(1/units); it removes the part of the units'
     spread that the covariates explain. The interval resamples units and refits β̂. None without units."""
     values = np.asarray(values, dtype=float)
-    covariates = np.asarray(covariates, dtype=float).reshape(len(values), -1)
+    covariates = np.asarray(covariates, dtype=float)
+    covariates = covariates[:, None] if covariates.ndim == 1 else covariates
     keep = np.isfinite(values) & np.isfinite(covariates).all(1)
     values, covariates = values[keep], covariates[keep]
     if len(values) == 0:

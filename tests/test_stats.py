@@ -168,3 +168,6 @@ def test_control_variates_remove_the_spread_they_explain_and_keep_the_mean():
     # units in another order give the same interval, bit for bit (UNIT_ORDER)
     order = rng.permutation(len(y))
     assert control_variate_estimate(y[order], c[order], [1.0], "networks") == corrected
+    # no units (every unit's value missing): no estimate, whatever the covariates' shape
+    assert control_variate_estimate(np.array([]), np.empty((0, 2)), [1.0, 1.0], "networks") is None
+    assert control_variate_estimate(np.array([np.nan]), np.ones((1, 2)), [1.0, 1.0], "networks") is None

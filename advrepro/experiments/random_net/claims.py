@@ -140,12 +140,14 @@ STEPS = {  # column -> what its claim states, and the paper's words for it
 def step_claims(group: pd.DataFrame, activation: str, label: str, key: str) -> list[dict]:
     """One hidden layer: the medians of |η| and ‖δ‖ against their values derived for each network's d, width and
     number of flips (advrepro.theory.flip_step_medians), averaged over networks like the measurement, which is
-    corrected by the control variates s² and v (docs §1)."""
+    corrected by the control variates s² and v (docs §1). Networks that flip no input have no median and no part."""
+    group = group[group["flips"] > 0]
     predicted = pd.DataFrame(
         [
             flip_step_medians(activation, int(d), int(k), int(n))
             for d, k, n in group[["d", "width", "flips"]].values
-        ]
+        ],
+        columns=list(STEPS),
     )
     covariates = np.column_stack([group["offset_s"] ** 2, group["linear_v"]])
     out = []
@@ -163,6 +165,7 @@ def step_claims(group: pd.DataFrame, activation: str, label: str, key: str) -> l
                 tolerance_by=f"ours: ±{STEP_TOLERANCE:.0%}; the O(1/d) terms left out are ≈ 1% at d = 100",
                 estimate=control_variate_estimate(group[column], covariates, (1.0, 1.0), "networks"),
                 reason=control_note(plain),
+                unmeasured="no network flipped an input",
             )
         )
     return out
@@ -195,6 +198,7 @@ def curvature_claims(group: pd.DataFrame, activation: str, label: str, key: str)
             band=Band(1 - tolerance, 1 + tolerance),
             tolerance_by=f"ours: ±{tolerance:.0%}, the derivation's next order 1/√min(d, width)",
             estimate=statistic_estimate(group["curvature"] / predicted, "networks"),
+            unmeasured="no network flipped an input",
         )
     ]
 
