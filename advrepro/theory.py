@@ -42,12 +42,17 @@ def _normal_pdf(z: torch.Tensor) -> torch.Tensor:
     return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
+def folded_normal_cdf(q: torch.Tensor | float, mu: torch.Tensor, sigma: float) -> torch.Tensor:
+    """P(|N(mu, σ²)| ≤ q) = Φ((q − mu)/σ) − Φ((−q − mu)/σ)."""
+    return torch.special.ndtr((q - mu) / sigma) - torch.special.ndtr((-q - mu) / sigma)
+
+
 def folded_normal_median(mu: torch.Tensor, sigma: float, iterations: int = 60) -> torch.Tensor:
     """The median q of |N(mu, σ²)|: Φ((q − mu)/σ) − Φ((−q − mu)/σ) = 1/2, by bisection on [0, |mu| + 5σ]."""
     low, high = torch.zeros_like(mu), mu.abs() + 5 * sigma
     for _ in range(iterations):
         q = (low + high) / 2
-        below = torch.special.ndtr((q - mu) / sigma) - torch.special.ndtr((-q - mu) / sigma) < 0.5
+        below = folded_normal_cdf(q, mu, sigma) < 0.5
         low, high = torch.where(below, q, low), torch.where(below, high, q)
     return (low + high) / 2
 
@@ -125,9 +130,7 @@ def pooled_step_quantile(activation: str, d: int, k: int, p: float, iterations: 
     for _ in range(iterations):
         delta = (low + high) / 2
         tau = model.linear(delta)
-        folded = torch.special.ndtr((tau - model.mu) / model.sigma) - torch.special.ndtr(
-            (-tau - model.mu) / model.sigma
-        )
-        low, high = (delta, high) if (folded @ model.weight).item() < p else (low, delta)
+        below = (folded_normal_cdf(tau, model.mu, model.sigma) @ model.weight).item() < p
+        low, high = (delta, high) if below else (low, delta)
     delta = (low + high) / 2
     return {"delta": delta, "eta": delta / model.gain}
