@@ -56,12 +56,16 @@ class Net:
         b = self._bias(layer)
         return z + b[:, None, :] if bias and b is not None else z
 
-    def head(self, z1: Tensor) -> Tensor:
-        """f from first-layer pre-activations z1: (B, N, k) -> (B, N)."""
+    def hidden(self, z1: Tensor) -> Tensor:
+        """The last hidden layer's activations ψ(z_L) from first-layer pre-activations z1: (B, N, k) -> (B, N, k)."""
         h = self.psi(z1)
         for layer in range(1, len(self.weights)):
             h = self.psi(self.linear(layer, h))
-        f = (h * self.readout[:, None, :]).sum(-1)
+        return h
+
+    def head(self, z1: Tensor) -> Tensor:
+        """f from first-layer pre-activations z1: (B, N, k) -> (B, N)."""
+        f = (self.hidden(z1) * self.readout[:, None, :]).sum(-1)
         return f if self.out_bias is None else f + self.out_bias[:, None]
 
     def forward(self, x: Tensor) -> Tensor:

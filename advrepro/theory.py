@@ -66,23 +66,55 @@ def sample_median_bias(q: torch.Tensor, mu: torch.Tensor, sigma: float, n: int) 
     return -slope / (8 * (n + 2) * density**3)
 
 
-def relu_kink_curvature(d: int, k: int) -> float:
-    """The mean curvature f'' of a one-layer ReLU net along its gradient ray, against the flip (docs §1, "The flipping
-    step"): units whose kink the ray crosses, each b_l = w_l·∇f/G = (c_l·1[w_l·x > 0]·‖w_l‖² + ξ_l)/G with the self
-    term a = 1/√k and ξ_l ~ N(0, σ²), σ² = (k − 1)/(2kd); f'' = √k·φ(0)·h/(2G²), G² = 1/2, where
-    h = (a² + σ²)(2Φ(a/σ) − 1) + 2aσφ(a/σ) (4aσφ(0) for k ≫ d, a² for k ≪ d)."""
-    a, sigma = 1 / math.sqrt(k), math.sqrt((k - 1) / (2 * k * d))
-    ratio = torch.tensor(a / sigma, dtype=torch.float64)
-    h = (a * a + sigma * sigma) * (2 * torch.special.ndtr(ratio) - 1) + 2 * a * sigma * _normal_pdf(ratio)
-    gain_squared = 0.5  # G² = E ψ'(z)² for ReLU
-    return math.sqrt(k) / math.sqrt(2 * math.pi) * h.item() / (2 * gain_squared)
+def relu_offset_share(depth: int) -> float:
+    """The share of a wide ReLU network's output variance that its offset (its mean over the inputs) carries: the
+    arc-cosine kernel's correlation map ρ ↦ (√(1 − ρ²) + (π − arccos ρ)ρ)/π (Cho & Saul 2009) iterated `depth` times
+    from ρ = 0, the correlation of two random inputs on the sphere to order 1/√d (docs §1, "The flipping step").
+    One layer: 1/π = (Eψ)²/Eψ²; 0.49, 0.60, 0.68 for 2–4 layers at He gain."""
+    rho = 0.0
+    for _ in range(depth):
+        rho = (math.sqrt(1 - rho * rho) + (math.pi - math.acos(rho)) * rho) / math.pi
+    return rho
+
+
+def _kink_self_term(a: torch.Tensor, sigma: float) -> torch.Tensor:
+    """h = E[Y|Y|], Y ~ N(a, σ²): (a² + σ²)(2Φ(a/σ) − 1) + 2aσφ(a/σ)."""
+    ratio = a / sigma
+    return (a * a + sigma * sigma) * (2 * torch.special.ndtr(ratio) - 1) + 2 * a * sigma * _normal_pdf(ratio)
+
+
+def relu_kink_curvature(d: int, k: int, depth: int = 1) -> float:
+    """The mean curvature f'' of a ReLU net along its gradient ray, against the flip (docs §1, "The flipping step"),
+    summed over its layers j = 1..L: units whose kink the ray crosses, each b = ∇g·∇f/G = (β·1[g > 0]·‖∇g‖² + ξ)/G
+    with the self term β, the unit's coefficient in f, and ξ ~ N(0, σ_j²) from the other units of its layer,
+    σ_j² = (k − 1)/(2k)·(1/d + 2(j − 1)/k) (the gradients of two units of layer j: 1/d at the first, + 2/k per He
+    layer); f''_j = k·φ(0)·E[|β|·h(|β|, σ_j)]/(2G²), G² = 1/2, h = E[Y|Y|] for Y ~ N(|β|, σ_j²) (_kink_self_term).
+    The top layer's |β| = 1/√k (the readout); a lower layer's is backpropagated, |β| ~ |N(0, 1/k)|. One layer:
+    √k·φ(0)·h/(2G²), h → 4aσφ(0) for k ≫ d and a² for k ≪ d, a = 1/√k. Deeper: a heuristic (lower layers'
+    pre-activations taken as linear along the ray)."""
+    gain_squared = 0.5  # G² = E ψ'(z)² for ReLU (at He gain in every layer)
+    n, top = 4000, 12.0  # the half-normal |β|·√k by the midpoint rule on (0, 12)
+    z = (torch.arange(n, dtype=torch.float64) + 0.5) * (top / n)
+    weight = 2 * _normal_pdf(z) * (top / n)
+    total = 0.0
+    for layer in range(1, depth + 1):
+        sigma = math.sqrt((k - 1) / (2 * k) * (1 / d + 2 * (layer - 1) / k))
+        if layer == depth:
+            beta = torch.tensor(1 / math.sqrt(k), dtype=torch.float64)
+            total += (beta * _kink_self_term(beta, sigma)).item()
+        else:
+            beta = z / math.sqrt(k)
+            total += (beta * _kink_self_term(beta, sigma) @ weight).item()
+    return k / math.sqrt(2 * math.pi) * total / (2 * gain_squared)
 
 
 @dataclasses.dataclass(frozen=True)
 class StepModel:
-    """One hidden layer's linear flipping step τ = |f|/G over a network's inputs, f ~ N(c₀s, Eψ² − c₀²) (docs §1):
-    in units of G = √Eψ'², τ ~ |N(mu, sigma²)| with mu = c₀s/G at Gauss–Hermite nodes s (weights sum to 1); the exact
-    flip's ‖δ‖ = τ(1 + curvature·τ/(2G)), curvature = ReLU's kink curvature (0 for smooth ψ, to order 1/√d)."""
+    """The linear flipping step τ = |f|/G over one network's inputs, f ~ N(√ν·s, Eψ² − ν) with the network's offset
+    s ~ N(0, 1) and offset variance ν = (Eψ)² for one hidden layer, ρ_L·Eψ² for L ReLU layers (relu_offset_share)
+    (docs §1): in units of G = √Eψ'², τ ~ |N(mu, sigma²)| with mu = √ν·s/G at Gauss–Hermite nodes s (weights sum
+    to 1); the exact flip's ‖δ‖ (`exact`) bends with ReLU's kink curvature (0 for smooth ψ, to order 1/√d). ReLU nets
+    deeper than one layer are taken at He gain (their ‖δ‖ is the same at any gain: ReLU is homogeneous)."""
 
     mu: torch.Tensor
     weight: torch.Tensor
@@ -92,40 +124,57 @@ class StepModel:
 
     @classmethod
     @functools.cache
-    def of(cls, activation: str, d: int, k: int, nodes: int = 64) -> "StepModel":
+    def of(cls, activation: str, d: int, k: int, depth: int = 1, nodes: int = 64) -> "StepModel":
+        if depth > 1 and activation != "relu":
+            raise ValueError(
+                f"the flipping step is derived for one hidden layer, or ReLU at any depth: {activation}"
+            )
         mean, second, slope = gaussian_expectations(activation)
+        offset = mean * mean if depth == 1 else relu_offset_share(depth) * second
         gain = math.sqrt(slope)
         s, weight = (torch.tensor(v, dtype=torch.float64) for v in np.polynomial.hermite_e.hermegauss(nodes))
-        curvature = relu_kink_curvature(d, k) if activation == "relu" else 0.0
+        curvature = relu_kink_curvature(d, k, depth) if activation == "relu" else 0.0
         return cls(
-            mean * s / gain, weight / weight.sum(), math.sqrt(second - mean * mean) / gain, gain, curvature
+            math.sqrt(offset) * s / gain,
+            weight / weight.sum(),
+            math.sqrt(second - offset) / gain,
+            gain,
+            curvature,
         )
 
     def exact(self, tau: torch.Tensor) -> torch.Tensor:
-        """‖δ‖ of the exact flip whose linear step is τ (first order in the curvature)."""
-        return tau * (1 + self.curvature * tau / (2 * self.gain))
+        """‖δ‖ of the exact flip whose linear step is τ, where f bends against the flip with constant curvature f'':
+        the smaller root of G‖δ‖ − f''‖δ‖²/2 = Gτ, 2τ/(1 + √(1 − 2f''τ/G)); where f turns back before it flips
+        (2f''τ > G), its turning point G/f''."""
+        if self.curvature:
+            tau = tau.clamp(max=self.gain / (2 * self.curvature))  # past it, no root: the turning point
+        return 2 * tau / (1 + torch.sqrt(1 - 2 * self.curvature * tau / self.gain))
 
     def linear(self, delta: float) -> float:
-        """τ whose exact flip is delta: the inverse of `exact`."""
-        c = self.curvature / (2 * self.gain)
-        return delta if c == 0 else (math.sqrt(1 + 4 * c * delta) - 1) / (2 * c)
+        """τ whose exact flip is delta: the inverse of `exact`, τ = ‖δ‖ − f''‖δ‖²/(2G) up to the turning point."""
+        if self.curvature:
+            delta = min(delta, self.gain / self.curvature)
+        return delta - self.curvature * delta * delta / (2 * self.gain)
 
 
 @functools.cache
-def flip_step_medians(activation: str, d: int, k: int, n_inputs: int) -> dict[str, float]:
+def flip_step_medians(activation: str, d: int, k: int, n_inputs: int, depth: int = 1) -> dict[str, float]:
     """The mean over networks of the exact flip's median ‖δ‖·√d/‖x‖ and median |η| = ‖δ‖/G over n_inputs inputs
-    (StepModel; the sample median carries sample_median_bias) (docs §1, "The flipping step")."""
-    model = StepModel.of(activation, d, k)
+    (StepModel; the sample median carries sample_median_bias) (docs §1, "The flipping step"), and `bend`, the share
+    of ‖δ‖ that the curvature adds to the linear step."""
+    model = StepModel.of(activation, d, k, depth)
     median = folded_normal_median(model.mu, model.sigma)
     tau = median + sample_median_bias(median, model.mu, model.sigma, n_inputs)
     delta = (model.exact(tau) @ model.weight).item()
-    return {"delta": delta, "eta": delta / model.gain}
+    return {"delta": delta, "eta": delta / model.gain, "bend": 1 - (tau @ model.weight).item() / delta}
 
 
-def pooled_step_quantile(activation: str, d: int, k: int, p: float, iterations: int = 60) -> dict[str, float]:
+def pooled_step_quantile(
+    activation: str, d: int, k: int, p: float, depth: int = 1, iterations: int = 60
+) -> dict[str, float]:
     """The p-quantile of the exact flip's ‖δ‖·√d/‖x‖ and |η| pooled over networks × inputs (StepModel), what a
     figure's median and quartiles show: the mixture's CDF Σ_s w_s·P(|N(mu_s, σ²)| ≤ τ) = p, by bisection."""
-    model = StepModel.of(activation, d, k)
+    model = StepModel.of(activation, d, k, depth)
     low, high = 0.0, (model.mu.abs().max() + 8 * model.sigma).item() * 2
     for _ in range(iterations):
         delta = (low + high) / 2

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advrepro.theory import gaussian_expectations, relu_kink_curvature
+from advrepro.theory import gaussian_expectations, relu_kink_curvature, relu_offset_share
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository's root
 
@@ -32,10 +32,11 @@ def random_net_rows(
     flip=1.0, step_factor=1.0, curvature_factor=1.0, limit_factor=1.0, networks=60, inputs=60, seed=0
 ):
     """Depth-1 relu/tanh cells at two d and widths, and depth-2 cells at both gains, drawn from the model the
-    claims derive (docs §1). A network with offset s ~ N(0, 1) has f ~ N(c₀s, Eψ² − c₀²) over its inputs
-    (stratified_normal), and ‖∇f‖ ≈ √Eψ'², both times limit_factor. Its exact flip solves |f| − ‖∇f‖‖δ‖ + κ‖δ‖²/2 = 0
-    with κ the ReLU kinks' curvature (times curvature_factor, ±30% per input; 0 for tanh and deeper nets); the step
-    is then scaled by step_factor, and a share 1 − flip of the inputs does not flip."""
+    claims derive (docs §1). A network with offset s ~ N(0, 1) has f ~ N(√ν·s, Eψ² − ν) over its inputs
+    (stratified_normal), ν = (Eψ)² for one layer and ρ_L·Eψ² deeper, and ‖∇f‖ ≈ √Eψ'², both times limit_factor.
+    Its exact flip solves |f| − ‖∇f‖‖δ‖ + κ‖δ‖²/2 = 0 with κ the ReLU kinks' curvature (times curvature_factor, ±30%
+    per input; 0 for tanh); the step is then scaled by step_factor, and a share 1 − flip of the inputs does not
+    flip."""
     rng = np.random.default_rng(seed)
     settings = [
         (a, d, k, 1, 1.0) for a, d, k in itertools.product(["relu", "tanh"], [100, 1000], [100, 10000])
@@ -46,16 +47,17 @@ def random_net_rows(
         size = networks * inputs
         mean, second, slope = gaussian_expectations(activation)
         offset_s, linear_v = rng.normal(0, 1, networks), 1 + 0.05 * rng.normal(0, 1, networks)
-        spread = math.sqrt(second - mean**2) * stratified_normal(rng, networks, inputs)
-        f = limit_factor * (mean * np.repeat(offset_s, inputs) + spread)
+        offset = mean**2 if depth == 1 else relu_offset_share(depth) * second
+        spread = math.sqrt(second - offset) * stratified_normal(rng, networks, inputs)
+        f = limit_factor * (math.sqrt(offset) * np.repeat(offset_s, inputs) + spread)
         grad_norm = limit_factor * math.sqrt(slope) * _noise(rng, size)
-        kappa = relu_kink_curvature(d, width) if activation == "relu" and depth == 1 else 0.0
+        kappa = relu_kink_curvature(d, width, depth) if activation == "relu" else 0.0
         kappa = curvature_factor * kappa * (1 + 0.3 * rng.normal(0, 1, size))
         stretch = 1 - 2 * kappa * np.abs(f) / grad_norm**2  # δ solves |f| − Gδ + κδ²/2 = 0 (its smaller root)
         delta = 2 * np.abs(f) / grad_norm / (1 + np.sqrt(np.clip(stretch, 0, None)))
         flipped = rng.random(size) < flip
         if depth > 1:
-            offset_s, linear_v = np.full(networks, np.nan), np.full(networks, np.nan)
+            linear_v = np.full(networks, np.nan)
         frame = pd.DataFrame(
             {
                 "cell": f"c{i}",

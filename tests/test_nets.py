@@ -1,5 +1,6 @@
 """Closed-form input gradients against autograd; sampled weights and inputs against their distributions."""
 
+import itertools
 import math
 
 import numpy as np
@@ -73,10 +74,10 @@ def test_networks_do_not_depend_on_chunking():
 
 def test_control_variates_are_s_and_v_with_mean_one():
     """s = Σ_l c_l‖w_l‖ and v = ‖Σ_l c_l w_l‖² as defined (torch in float64), E s² = E v = 1 over many networks, and
-    a ReLU network's mean output over the sphere is κ_d·s, κ_d = √d·E[u₁⁺] (docs §1); NaN for deeper networks."""
+    a ReLU network's mean output over the sphere is κ_d·s, κ_d = √d·E[u₁⁺] (docs §1); v is NaN for deeper networks."""
     cfg = RandomNetConfig(d=20, width=50, n_networks=3000)
     net = sample_networks(cfg, 0, cfg.n_networks, torch.float32)
-    s, v = control_variates(net)
+    s, v = control_variates(net, sphere(10, cfg.d, math.sqrt(cfg.d), generator(0, "inputs")))
     w, c = net.weights[0].double(), net.readout.double()
     np.testing.assert_allclose(s, (c * w.norm(dim=-1)).sum(-1).numpy(), rtol=1e-12)
     np.testing.assert_allclose(v, (c[..., None] * w).sum(1).square().sum(-1).numpy(), rtol=1e-12)
@@ -86,8 +87,26 @@ def test_control_variates_are_s_and_v_with_mean_one():
     first = Net([w[:2]], c[:2])
     kappa = math.sqrt(cfg.d) * math.gamma(cfg.d / 2) / (2 * math.sqrt(math.pi) * math.gamma((cfg.d + 1) / 2))
     np.testing.assert_allclose(first.forward(x).mean(1).numpy(), kappa * s[:2], atol=0.01)
-    deep = sample_networks(RandomNetConfig(d=5, width=7, depth=2), 0, 2, torch.float32)
-    assert np.isnan(control_variates(deep)).all()
+
+
+def test_deep_offset_is_the_mean_output_with_s_squared_one_over_every_readout_sign():
+    """Deeper: s = Σ_l c_l m_l/(Σ_l c_l² m_l²)^½, m_l the last hidden unit's mean over the inputs, so s is the
+    network's mean output over its inputs in units that do not depend on the readout signs; averaged over all 2⁷
+    sign patterns of the readout, s² is exactly 1 (docs §1)."""
+    cfg = RandomNetConfig(d=5, width=7, depth=3, hidden_gain=2.0)
+    net = sample_networks(cfg, 0, 1, torch.float64)
+    x = sphere(30, cfg.d, math.sqrt(cfg.d), generator(0, "inputs"), torch.float64)
+    signs = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=cfg.width)), dtype=torch.float64)
+    nets = Net([w.expand(len(signs), -1, -1) for w in net.weights], signs / math.sqrt(cfg.width))
+    s, v = control_variates(nets, x)
+    assert np.isnan(v).all()
+    assert (s**2).mean() == pytest.approx(1.0, abs=1e-12)
+    hidden_means = nets.hidden(nets.linear(0, x)).mean(1)
+    np.testing.assert_allclose(
+        s * hidden_means.norm(dim=-1).numpy() / math.sqrt(cfg.width),
+        nets.forward(x).mean(1).numpy(),
+        rtol=1e-10,
+    )
 
 
 def test_inputs_are_uniform_on_the_sqrt_d_sphere():

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from advrepro.experiments.random_net.claims import per_network
-from advrepro.experiments.random_net.runner import RandomNetConfig, run
+from advrepro.experiments.random_net.runner import RandomNetConfig, run, sample_networks
+from advrepro.nets import sphere
+from advrepro.seeding import generator
 from advrepro.stats import control_variate_estimate
 from advrepro.theory import (
     StepModel,
@@ -19,6 +21,7 @@ from advrepro.theory import (
     gaussian_moments,
     pooled_step_quantile,
     relu_kink_curvature,
+    relu_offset_share,
     sample_median_bias,
 )
 
@@ -54,10 +57,56 @@ def test_relu_kink_curvature_limits():
     )
 
 
-def networks_of(activation: str, d: int, width: int, n_networks: int, n_inputs: int) -> pd.DataFrame:
-    cfg = RandomNetConfig(d=d, width=width, activation=activation, n_networks=n_networks, n_inputs=n_inputs)
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_deep_kink_curvature_is_depth_times_one_layers_when_width_dominates(depth):
+    """Where k ≫ d every layer's self term is small against σ_j ≈ 1/√(2d), and a lower layer's Gaussian |β| gives the
+    same E[|β|·4|β|σφ(0)] as the top layer's fixed one: f'' → L·√2/(π√d)."""
+    d, k = 100, 10**8
+    assert relu_kink_curvature(d, k, depth) == pytest.approx(
+        depth * math.sqrt(2) / (math.pi * math.sqrt(d)), rel=2e-3
+    )
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.4, -0.5])
+def test_relu_offset_share_steps_are_the_arc_cosine_map(rho):
+    """One step of the map is 2·E[relu(u)relu(v)] for unit normals with correlation ρ (10⁶ samples), and the share
+    after L layers is that map iterated L times from 0."""
+    rng = np.random.default_rng(3)
+    u, z = rng.normal(size=(2, 1_000_000))
+    v = rho * u + math.sqrt(1 - rho * rho) * z
+    sampled = 2 * (np.maximum(u, 0) * np.maximum(v, 0)).mean()
+    step = (math.sqrt(1 - rho * rho) + (math.pi - math.acos(rho)) * rho) / math.pi
+    assert sampled == pytest.approx(step, abs=3e-3)
+    assert relu_offset_share(1) == pytest.approx(1 / math.pi)
+    one, two = relu_offset_share(1), relu_offset_share(2)
+    assert two == pytest.approx((math.sqrt(1 - one * one) + (math.pi - math.acos(one)) * one) / math.pi)
+
+
+def test_relu_offset_share_is_deep_networks_output_correlation():
+    """Wide He-gain ReLU nets of 3 layers: the mean over networks of f(x)f(x') for pairs of inputs over that of f(x)²
+    is ρ₃ (the inputs' correlation is O(1/√d), the map's slope 1/2 per layer keeps it below 1%)."""
+    cfg = RandomNetConfig(d=400, width=400, depth=3, hidden_gain=2.0)
+    x = sphere(40, cfg.d, math.sqrt(cfg.d), generator(0, "inputs"), torch.float64)
+    f = sample_networks(cfg, 0, 400, torch.float64).forward(x)
+    products = (f[:, :20] * f[:, 20:]).mean()
+    assert (products / f.square().mean()).item() == pytest.approx(relu_offset_share(3), abs=0.03)
+
+
+def networks_of(
+    activation: str, d: int, width: int, n_networks: int, n_inputs: int, depth: int = 1
+) -> pd.DataFrame:
+    gain = 2.0 if depth > 1 else 1.0
+    cfg = RandomNetConfig(
+        d=d,
+        width=width,
+        depth=depth,
+        hidden_gain=gain,
+        activation=activation,
+        n_networks=n_networks,
+        n_inputs=n_inputs,
+    )
     rows = run(cfg, torch.device("cpu")).assign(cell="c0")
-    return per_network(rows, pd.DataFrame({"cell": ["c0"], "hidden_gain": [1.0]}))
+    return per_network(rows, pd.DataFrame({"cell": ["c0"], "hidden_gain": [gain]}))
 
 
 @pytest.mark.parametrize("d, width", [(100, 100), (400, 4000)])
@@ -69,29 +118,49 @@ def test_relu_kink_curvature_matches_exact_flips(d, width):
     assert measured == pytest.approx(relu_kink_curvature(d, width), rel=1 / math.sqrt(min(d, width)))
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_flip_step_medians_match_the_runner(activation):
-    """The mean over networks of the median ‖δ‖ and |η|, corrected by the control variates, within 3% of the
-    derived values: the O(1/d) terms left out are ≈ 0.5% at d = 400, the sampling's standard error ≈ 0.6%."""
-    d, width, n_inputs = 400, 400, 60
-    networks = networks_of(activation, d, width, n_networks=600, n_inputs=n_inputs)
-    covariates = np.column_stack([networks["offset_s"] ** 2, networks["linear_v"]])
-    predicted = flip_step_medians(activation, d, width, n_inputs)
+@pytest.mark.parametrize(
+    "activation, depth, n_networks", [("relu", 1, 600), ("tanh", 1, 600), ("relu", 2, 300)]
+)
+def test_flip_step_medians_match_the_runner(activation, depth, n_networks):
+    """The mean over networks of the median ‖δ‖ and |η|, corrected by the control variates (s² and, for one layer,
+    v), within 3% of the derived values: the O(1/d) terms left out are ≈ 0.5% at d = 400, the sampling's standard
+    error ≈ 0.6% (one layer) and 0.9% (two He-gain layers, 40 inputs each)."""
+    d, width, n_inputs = 400, 400, 60 if depth == 1 else 40
+    networks = networks_of(activation, d, width, n_networks, n_inputs, depth)
+    covariates = networks[["offset_s", "linear_v"]].assign(offset_s=networks["offset_s"] ** 2).dropna(axis=1)
+    predicted = flip_step_medians(activation, d, width, n_inputs, depth)
     for column in ("delta", "eta"):
-        estimate = control_variate_estimate(networks[column], covariates, (1.0, 1.0), "networks")
+        estimate = control_variate_estimate(
+            networks[column], covariates.to_numpy(), (1.0,) * covariates.shape[1], "networks"
+        )
         assert estimate.value == pytest.approx(predicted[column], rel=0.03), column
 
 
+@pytest.mark.parametrize("depth", [1, 3])
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.75])
-def test_pooled_step_quantiles_match_sampling_the_model(p):
-    """The mixture's quantile against 10⁶ draws of the same model: s ~ N(0, 1), τ ~ |N(c₀s/G, σ²)|, ‖δ‖ = exact(τ)."""
-    model = StepModel.of("relu", 100, 100)
+def test_pooled_step_quantiles_match_sampling_the_model(p, depth):
+    """The mixture's quantile against 10⁶ draws of the same model: s ~ N(0, 1), τ ~ |N(√ν·s/G, σ²)|, ‖δ‖ = exact(τ),
+    ν = (Eψ)² for one layer, ρ_L·Eψ² deeper."""
+    model = StepModel.of("relu", 100, 100, depth)
     rng = np.random.default_rng(2)
     s = rng.normal(0, 1, 1_000_000)
-    mean, _, slope = gaussian_expectations("relu")
-    tau = torch.from_numpy(np.abs(rng.normal(mean / math.sqrt(slope) * s, model.sigma)))
+    mean, second, slope = gaussian_expectations("relu")
+    offset = mean if depth == 1 else math.sqrt(relu_offset_share(depth) * second)
+    tau = torch.from_numpy(np.abs(rng.normal(offset / math.sqrt(slope) * s, model.sigma)))
     sampled = np.quantile(model.exact(tau).numpy(), p)
-    assert pooled_step_quantile("relu", 100, 100, p)["delta"] == pytest.approx(sampled, rel=3e-3)
+    assert pooled_step_quantile("relu", 100, 100, p, depth)["delta"] == pytest.approx(sampled, rel=3e-3)
+
+
+def test_exact_flip_solves_the_bent_linearisation():
+    """‖δ‖ = exact(τ) solves G‖δ‖ − f''‖δ‖²/2 = Gτ, `linear` inverts it, and past the turning point G/f'' (no root)
+    ‖δ‖ stays there."""
+    model = StepModel.of("relu", 100, 1000, 4)
+    g, c = model.gain, model.curvature
+    tau = torch.tensor([0.1, 0.8, 1.5], dtype=torch.float64)
+    delta = model.exact(tau)
+    torch.testing.assert_close(g * delta - c * delta**2 / 2, g * tau)
+    assert [model.linear(x) for x in delta.tolist()] == pytest.approx(tau.tolist())
+    assert model.exact(torch.tensor([10.0], dtype=torch.float64)).item() == pytest.approx(g / c)
 
 
 def test_pooled_tanh_median_is_the_folded_normal_closed_form():

@@ -20,6 +20,6 @@ EXPERIMENT = Experiment(
     figure_module=f"{__name__}.figure",
     cost_model=cost_model,
     columns=COLUMNS,
-    rows_version=3,  # 2: batch-invariant readout along rays; 3: the control variates offset_s, linear_v
+    rows_version=4,  # 2: batch-invariant readout along rays; 3: control variates; 4: offset_s at depth > 1
     canonical=canonical,
 )

@@ -12,10 +12,12 @@ NAME = "random-net"
 DERIVED = "derived median (docs §1)"
 
 
-def derived_median(ax, activation: str, x: list, cells: list[tuple[int, int]], column: str, line) -> None:
-    """The median of |η| or ‖δ‖ pooled over networks × inputs derived for one hidden layer at each (d, width) in
-    cells (advrepro.theory.pooled_step_quantile), plotted at x, dotted in the measured line's colour."""
-    y = [pooled_step_quantile(activation, int(d), int(k), 0.5)[column] for d, k in cells]
+def derived_median(
+    ax, activation: str, x: list, cells: list[tuple[int, int, int]], column: str, line
+) -> None:
+    """The median of |η| or ‖δ‖ pooled over networks × inputs derived at each (d, width, depth) in cells
+    (advrepro.theory.pooled_step_quantile), plotted at x, dotted in the measured line's colour."""
+    y = [pooled_step_quantile(activation, int(d), int(k), 0.5, int(depth))[column] for d, k, depth in cells]
     ax.plot(x, y, ls=":", lw=1.5, color=line.get_color())
 
 
@@ -30,7 +32,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             for d, group in shallow[shallow["activation"] == act].groupby("d"):
                 line = median_band(ax, group, "width", "eta", f"d={d}")
                 widths = sorted(group["width"].unique())
-                derived_median(ax, act, widths, [(d, k) for k in widths], "eta", line)
+                derived_median(ax, act, widths, [(d, k, 1) for k in widths], "eta", line)
             ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.axhline(1.0, color="k", ls="--", lw=1, label="paper: |η| ≈ 1")
             ax.set(
@@ -51,7 +53,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             for k, sub in group.groupby("width"):
                 line = median_band(ax, sub, "d", "delta_norm", f"width={k}")
                 ds = sorted(sub["d"].unique())
-                derived_median(ax, act, ds, [(d, k) for d in ds], "delta", line)
+                derived_median(ax, act, ds, [(d, k, 1) for d in ds], "delta", line)
             ds = np.array(sorted(group["d"].unique()), dtype=float)
             ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.plot(ds, np.sqrt(ds), "k--", lw=1, label="‖x‖ = √d")
@@ -75,7 +77,10 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         fig, axes = panels(2)
         for (d, k), group in deep.groupby(["d", "width"]):
             median_band(axes[0], group, "depth", "eta", f"d={d}, width={k}")
-            median_band(axes[1], group, "depth", "delta_norm", f"d={d}, width={k}")
+            line = median_band(axes[1], group, "depth", "delta_norm", f"d={d}, width={k}")
+            depths = sorted(group["depth"].unique())
+            derived_median(axes[1], "relu", depths, [(d, k, depth) for depth in depths], "delta", line)
+        axes[1].plot([], [], "k:", lw=1.5, label=DERIVED)
         for ax in axes:
             ax.set_xticks(sorted(deep["depth"].unique()))
         axes[0].set(xlabel="hidden ReLU layers", ylabel="smallest flipping |η|", yscale="log")
@@ -84,7 +89,8 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             ax.legend(fontsize=8)
         caption = (
             f"Deep random ReLU networks (Bartlett et al. 2021): one gradient step still flips the sign. "
-            f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not. {common}. "
+            f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not. Dotted: the median ‖δ‖ derived for "
+            f"each depth (offsets and kink curvature summed over layers, a heuristic past one layer; docs §1). {common}. "
             + inferred_note(NAME, ["depth", "hidden_gain", "width"])
         )
         paths += save(fig, f"{NAME}_depth", figure_dir, caption)

@@ -110,15 +110,21 @@ def flip_steps(net: Net, x: torch.Tensor, cfg: RandomNetConfig) -> dict[str, tor
     }
 
 
-def control_variates(net: Net) -> tuple[np.ndarray, np.ndarray]:
-    """Per network of one hidden layer, s = Σ_l c_l‖w_l‖ and v = ‖Σ_l c_l w_l‖² (c = a/√k, the readout; w_l, the
-    rows of W₁): E s² = E v = 1 exactly, at any d and k (docs §1), the limit claims' control variates. Summed in
-    float64 from the CPU weights by numpy's einsum, in a fixed order (no BLAS, no threads): the same bits for any
-    chunk, thread count or device. NaN for deeper networks."""
+def control_variates(net: Net, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per network, the offset s and, for one hidden layer, v = ‖Σ_l c_l w_l‖² (c = a/√k, the readout; w_l, the rows
+    of W₁), the claims' control variates: E s² = E v = 1 exactly, at any d and k (docs §1). One hidden layer:
+    s = Σ_l c_l‖w_l‖, its mean output over the sphere up to a constant. Deeper: s = Σ_l c_l m_l/(Σ_l c_l² m_l²)^½, m_l
+    the last hidden unit's mean over the inputs x; E[s² | W, x] = 1 since the readout signs are independent ±1.
+    Summed in float64 on the CPU by numpy's einsum, in a fixed order (no BLAS, no threads): the same bits for any
+    chunk or thread count. v is NaN for deeper networks."""
+    readouts = net.readout.double().cpu().numpy()
     if len(net.weights) > 1:
-        return np.full(len(net.readout), np.nan), np.full(len(net.readout), np.nan)
+        hidden = net.hidden(net.linear(0, x)).double().cpu().numpy()
+        means = [np.einsum("nk->k", h) / len(x) for h in hidden]
+        s = [(c * m).sum() / np.sqrt((c * c * m * m).sum()) for c, m in zip(readouts, means, strict=True)]
+        return np.array(s), np.full(len(readouts), np.nan)
     s, v = [], []
-    for c, w in zip(net.readout.double().numpy(), net.weights[0].numpy(), strict=True):
+    for c, w in zip(readouts, net.weights[0].cpu().numpy(), strict=True):
         s.append((c * np.sqrt(np.einsum("ld,ld->l", w, w, dtype=np.float64))).sum())
         v.append(np.square(np.einsum("l,ld->d", c, w, dtype=np.float64)).sum())
     return np.array(s), np.array(v)
@@ -138,7 +144,8 @@ COLUMNS = {
     "delta_norm": "‖δ‖ = |η|·‖∇f‖ of that step (= ‖δ‖·√d/‖x‖, since ‖x‖ = √d)",
     "eta_lin": "|f|/‖∇f‖²: the root of the linearisation",
     "flipped": "a step with |η| ≤ eta_max flips the sign",
-    "offset_s": "the network's s = Σ_l c_l‖w_l‖ (c = a/√k): E s² = 1; NaN for depth > 1",
+    "offset_s": "the network's offset s = Σ_l c_l‖w_l‖ (c = a/√k); deeper: Σ_l c_l m_l/(Σ_l c_l² m_l²)^½, m_l the "
+    "last hidden unit's mean over the inputs: E s² = 1",
     "linear_v": "the network's v = ‖Σ_l c_l w_l‖², its linear part's size: E v = 1; NaN for depth > 1",
 }
 
@@ -153,10 +160,10 @@ def run(cfg: RandomNetConfig, device: torch.device) -> pd.DataFrame:
     for first in bar(range(0, cfg.n_networks, chunk), cfg, desc=f"{NAME} d={cfg.d} k={cfg.width}"):
         count = min(chunk, cfg.n_networks - first)
         net = sample_networks(cfg, first, count, dtype)
-        offset_s, linear_v = control_variates(net)
         net = dataclasses.replace(
             net, weights=[w.to(device) for w in net.weights], readout=net.readout.to(device)
         )
+        offset_s, linear_v = control_variates(net, x)
         measured = {k: v.cpu().numpy().ravel() for k, v in flip_steps(net, x, cfg).items()}
         network, inp = np.meshgrid(np.arange(first, first + count), np.arange(cfg.n_inputs), indexing="ij")
         covariates = {"offset_s": offset_s.repeat(cfg.n_inputs), "linear_v": linear_v.repeat(cfg.n_inputs)}
