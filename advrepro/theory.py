@@ -90,8 +90,8 @@ def relu_kink_curvature(d: int, k: int, depth: int = 1) -> float:
     σ_j² = (k − 1)/(2k)·(1/d + 2(j − 1)/k) (the gradients of two units of layer j: 1/d at the first, + 2/k per He
     layer); f''_j = k·φ(0)·E[|β|·h(|β|, σ_j)]/(2G²), G² = 1/2, h = E[Y|Y|] for Y ~ N(|β|, σ_j²) (_kink_self_term).
     The top layer's |β| = 1/√k (the readout); a lower layer's is backpropagated, |β| ~ |N(0, 1/k)|. One layer:
-    √k·φ(0)·h/(2G²), h → 4aσφ(0) for k ≫ d and a² for k ≪ d, a = 1/√k. Deeper: a heuristic (lower layers'
-    pre-activations taken as linear along the ray)."""
+    √k·φ(0)·h/(2G²), h → 4aσφ(0) for k ≫ d and a² for k ≪ d, a = 1/√k. Deeper: the bend where the ray starts (each
+    layer's pre-activations taken as linear along the ray; the crossings' interaction, second order in τ, left out)."""
     gain_squared = 0.5  # G² = E ψ'(z)² for ReLU (at He gain in every layer)
     n, top = 4000, 12.0  # the half-normal |β|·√k by the midpoint rule on (0, 12)
     z = (torch.arange(n, dtype=torch.float64) + 0.5) * (top / n)

@@ -57,6 +57,22 @@ def test_relu_kink_curvature_limits():
     )
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_relu_kink_curvature_is_random_networks_bend_along_the_ray(depth):
+    """Brute force: along the flip direction u = −sign f·∇f/G the secant curvature 2(sign f·f(x + τu) − |f| + Gτ)/τ²
+    at τ = 0.3, averaged over 250 He-gain networks × 40 inputs, is the kinks' curvature summed over layers within the
+    derivation's next order 1/√min(d, k) (about −4% to −8% here, as a simulation of 10⁴ rays per depth showed)."""
+    cfg = RandomNetConfig(d=50, width=300, depth=depth, hidden_gain=2.0)
+    net = sample_networks(cfg, 0, 250, torch.float64)
+    x = sphere(40, cfg.d, math.sqrt(cfg.d), generator(0, "inputs"), torch.float64)
+    f, grad, _ = net.input_gradient(x)
+    gain, sign, tau = grad.norm(dim=-1), f.sign(), 0.3
+    moved = net.forward(x - tau * (sign / gain)[..., None] * grad)
+    bend = 2 * (sign * moved - f.abs() + gain * tau) / tau**2
+    expected = relu_kink_curvature(cfg.d, cfg.width, depth)
+    assert bend.mean().item() == pytest.approx(expected, rel=1 / math.sqrt(min(cfg.d, cfg.width)))
+
+
 @pytest.mark.parametrize("depth", [1, 2, 4])
 def test_deep_kink_curvature_is_depth_times_one_layers_when_width_dominates(depth):
     """Where k ≫ d every layer's self term is small against σ_j ≈ 1/√(2d), and a lower layer's Gaussian |β| gives the

@@ -161,7 +161,8 @@ def step_claims(group: pd.DataFrame, activation: str, label: str, key: str, dept
             predicted[column],
             STEP_TOLERANCE + bend,
             f"the O(1/d) terms left out are ≈ 1% at d = 100, the curvature's {predicted['bend']:.1%} of ‖δ‖ is "
-            f"uncertain by 1/√min(d, width)" + ("" if depth == 1 else " (a heuristic past one layer)"),
+            f"uncertain by 1/√min(d, width)"
+            + ("" if depth == 1 else ", the curvature's interaction not derived"),
             id=f"{column}-{key}",
             statement=f"{measurement}, averaged over networks ({label})",
             prediction=f"{predicted[column]:.4f} (the paper: {paper})",
@@ -200,9 +201,10 @@ def curvature_claims(group: pd.DataFrame, activation: str, label: str, key: str,
                 f"curvature-{key}",
                 statement=statement,
                 estimate=ratio,
-                why=f"no claim: past one layer the derived f'' = {predicted.mean():.3f}, the one-layer kinks summed over "
-                "layers, is a heuristic (each lower layer's pre-activations taken as linear along the ray, docs §1); "
-                "the step rows of this depth rest on it",
+                why=f"no claim: the derived f'' = {predicted.mean():.3f}, the kinks summed over layers, is the bend where "
+                "the ray starts (tests/test_theory.py checks it by brute force); a fitted curvature is a secant out to "
+                "the flip, and past one layer a crossing bends the pre-activations above it, an interaction of second "
+                "order in τ that is not derived (docs §1); the step rows of this depth rest on the derived f''",
             )
         ]
     tolerance = 1 / math.sqrt(min(group["d"].min(), group["width"].min()))

@@ -90,7 +90,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         caption = (
             f"Deep random ReLU networks (Bartlett et al. 2021): one gradient step still flips the sign. "
             f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not. Dotted: the median ‖δ‖ derived for "
-            f"each depth (offsets and kink curvature summed over layers, a heuristic past one layer; docs §1). {common}. "
+            f"each depth (offsets and the kinks' curvature summed over layers, docs §1). {common}. "
             + inferred_note(NAME, ["depth", "hidden_gain", "width"])
         )
         paths += save(fig, f"{NAME}_depth", figure_dir, caption)
