@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from advrepro.plotting import inferred_note, median_band, panels, save, settings
+from advrepro.stats import with_cell_keys
 from advrepro.theory import pooled_step_quantile
 
 NAME = "random-net"
@@ -71,17 +72,33 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             f"hidden layer (docs §1). {common}. " + inferred_note(NAME, ["d", "width", "activation"])
         )
         paths += save(fig, f"{NAME}_delta_vs_d", figure_dir, caption)
-    deep = rows[rows["activation"] == "relu"]
+    deep = with_cell_keys(rows[rows["activation"] == "relu"], summary, ["hidden_gain"])
     if deep["depth"].nunique() > 1:
         deep = deep[deep.groupby(["d", "width"])["depth"].transform("nunique") > 1]
         fig, axes = panels(2)
         for (d, k), group in deep.groupby(["d", "width"]):
-            median_band(axes[0], group, "depth", "eta", f"d={d}, width={k}")
-            line = median_band(axes[1], group, "depth", "delta_norm", f"d={d}, width={k}")
+            gains = sorted(group.loc[group["depth"] > 1, "hidden_gain"].unique())
             depths = sorted(group["depth"].unique())
-            derived_median(axes[1], "relu", depths, [(d, k, depth) for depth in depths], "delta", line)
-        axes[1].plot([], [], "k:", lw=1.5, label=DERIVED)
+            cells = [(d, k, depth) for depth in depths]
+            for gain in gains:  # depth-1 cells have no hidden layer: they start every gain's line
+                at_gain = group[(group["depth"] == 1) | (group["hidden_gain"] == gain)]
+                line = median_band(
+                    axes[0], at_gain, "depth", "eta", f"d={d}, width={k}, hidden_gain {gain:g}"
+                )
+                if gain == 2:  # the derived |η| is He gain's (G² = 1/2)
+                    derived_median(axes[0], "relu", depths, cells, "eta", line)
+            label = f"d={d}, width={k}, hidden_gain {gains[-1]:g}"
+            at_gain = group[(group["depth"] == 1) | (group["hidden_gain"] == gains[-1])]
+            derived_median(
+                axes[1],
+                "relu",
+                depths,
+                cells,
+                "delta",
+                median_band(axes[1], at_gain, "depth", "delta_norm", label),
+            )
         for ax in axes:
+            ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.set_xticks(sorted(deep["depth"].unique()))
         axes[0].set(xlabel="hidden ReLU layers", ylabel="smallest flipping |η|", yscale="log")
         axes[1].set(xlabel="hidden ReLU layers", ylabel="‖δ‖ of the flipping step")
@@ -89,8 +106,9 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
             ax.legend(fontsize=8)
         caption = (
             f"Deep random ReLU networks (Bartlett et al. 2021): one gradient step still flips the sign. "
-            f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not. Dotted: the median ‖δ‖ derived for "
-            f"each depth (offsets and the kinks' curvature summed over layers, docs §1). {common}. "
+            f"|η| depends on the per-layer scale (homogeneity), ‖δ‖ does not (shown at the largest hidden gain, whose "
+            f"flips are every gain's). Dotted: the medians derived for "
+            f"each depth (|η| at He gain; offsets and the kinks' curvature summed over layers, docs §1). {common}. "
             + inferred_note(NAME, ["depth", "hidden_gain", "width"])
         )
         paths += save(fig, f"{NAME}_depth", figure_dir, caption)
