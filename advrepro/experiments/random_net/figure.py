@@ -24,7 +24,8 @@ def derived_median(
 
 def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[str]:
     paths: list[str] = []
-    common = settings(summary, ["n_networks", "n_inputs", "eta_max", "search", "dtype", "seed"])
+    keys = ["n_networks", "n_inputs", "eta_max", "search", "dtype", "seed"]
+    common, one_layer = settings(summary, keys), settings(summary[summary["depth"] == 1], keys)
     shallow = rows[rows["depth"] == 1]
     activations = sorted(shallow["activation"].unique())
     if len(activations) and shallow["width"].nunique() > 1:
@@ -43,7 +44,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         caption = (
             f"Smallest |η| such that x + η∇f(x), sign η = −sign f(x), flips sign f; median and "
             f"interquartile range over networks × inputs; dotted: the median derived for one hidden layer "
-            f"(network offsets and ReLU's kink curvature, docs §1). {common}. "
+            f"(network offsets and ReLU's kink curvature, docs §1). {one_layer}. "
             + inferred_note(NAME, ["d", "width", "activation"])
         )
         paths += save(fig, f"{NAME}_eta_vs_width", figure_dir, caption)
@@ -69,7 +70,7 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
         caption = (
             f"Norm of the single flipping step ‖δ‖ = |η|·‖∇f(x)‖ against the input norm √d: the step is "
             f"a vanishing fraction 1/√d of ‖x‖. Median and interquartile range; dotted: the median derived for one "
-            f"hidden layer (docs §1). {common}. " + inferred_note(NAME, ["d", "width", "activation"])
+            f"hidden layer (docs §1). {one_layer}. " + inferred_note(NAME, ["d", "width", "activation"])
         )
         paths += save(fig, f"{NAME}_delta_vs_d", figure_dir, caption)
     deep = with_cell_keys(rows[rows["activation"] == "relu"], summary, ["hidden_gain"])
