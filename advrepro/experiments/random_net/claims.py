@@ -142,8 +142,10 @@ STEPS = {  # column -> what its claim states, and the paper's words for it
 def step_claims(group: pd.DataFrame, activation: str, label: str, key: str, depth: int) -> list[dict]:
     """The medians of |η| and ‖δ‖ against their values derived for each network's d, width, depth and number of
     flips (advrepro.theory.flip_step_medians), averaged over networks like the measurement, which is corrected by
-    the control variates (docs §1). The tolerance: STEP_TOLERANCE plus the curvature's share of ‖δ‖ times its
-    derivation's next order 1/√min(d, width). Networks that flip no input have no median and no part."""
+    the control variates (docs §1). The tolerance: STEP_TOLERANCE plus the curvature's share b of ‖δ‖ times its
+    next orders, b·(1/√min(d, width) + b): the bend's own derivation, and the terms of second order in τ it leaves
+    out (the bend's decline along the ray; past one layer, the crossings' interaction). Networks that flip no input
+    have no median and no part."""
     group = group[group["flips"] > 0]
     predicted = pd.DataFrame(
         [
@@ -152,17 +154,17 @@ def step_claims(group: pd.DataFrame, activation: str, label: str, key: str, dept
         ],
         columns=[*STEPS, "bend"],
     )
-    bend = (predicted["bend"] / np.sqrt(np.minimum(group["d"], group["width"])).to_numpy()).mean()
+    bend = predicted["bend"].to_numpy()
+    next_orders = (bend * (1 / np.sqrt(np.minimum(group["d"], group["width"])).to_numpy() + bend)).mean()
     predicted = predicted.mean()
     return [
         corrected_claim(
             group,
             column,
             predicted[column],
-            STEP_TOLERANCE + bend,
-            f"the O(1/d) terms left out are ≈ 1% at d = 100, the curvature's {predicted['bend']:.1%} of ‖δ‖ is "
-            f"uncertain by 1/√min(d, width)"
-            + ("" if depth == 1 else ", the curvature's interaction not derived"),
+            STEP_TOLERANCE + next_orders,
+            f"the O(1/d) terms left out are ≈ 1% at d = 100; the curvature's {predicted['bend']:.1%} of ‖δ‖, b, "
+            f"is uncertain by b/√min(d, width) and, at second order in τ, b²",
             id=f"{column}-{key}",
             statement=f"{measurement}, averaged over networks ({label})",
             prediction=f"{predicted[column]:.4f} (the paper: {paper})",
