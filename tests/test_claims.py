@@ -202,3 +202,14 @@ def test_a_crossing_between_cells_of_one_training_run_says_so():
     assert "the crossing at d=196 lies between" in replicated.loc["crossing-slope-left", "reason"]
     assert thin.loc["crossing-slope-left", "units"] == "1 run per cell × 2115 test points"
     assert replicated.loc["crossing-slope-left", "units"] == "1–3 runs per cell × 2115 test points"
+
+
+def test_deep_nets_of_a_smooth_activation_report_their_step():
+    """The step is derived for one hidden layer and for ReLU at any depth: deep tanh rows are reported, with why."""
+    rows, cells = CASES["random-net"][0]()
+    rows.loc[rows["depth"] > 1, "activation"] = "tanh"
+    table = pd.DataFrame(get("random-net").claims(rows, cells), columns=list(COLUMNS)).set_index("id")
+    for column in ("eta", "delta"):
+        row = table.loc[f"{column}-tanh-L2-gain2"]
+        assert row["kind"] == "reported" and "ReLU at any depth" in row["reason"]
+        assert math.isfinite(row["measured"])

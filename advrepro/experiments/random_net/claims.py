@@ -145,8 +145,19 @@ def step_claims(group: pd.DataFrame, activation: str, label: str, key: str, dept
     the control variates (docs §1). The tolerance: STEP_TOLERANCE plus the curvature's share b of ‖δ‖ times its
     next orders, b·(1/√min(d, width) + b): the bend's own derivation, and the terms of second order in τ it leaves
     out (the bend's decline along the ray; past one layer, the crossings' interaction). Networks that flip no input
-    have no median and no part."""
+    have no median and no part. Deeper nets of a smooth ψ: reported (their offsets follow another kernel map)."""
     group = group[group["flips"] > 0]
+    if depth > 1 and activation != "relu":
+        return [
+            reported(
+                NAME,
+                f"{column}-{key}",
+                statement=f"{measurement}, averaged over networks ({label})",
+                estimate=statistic_estimate(group[column], "networks"),
+                why="no claim: the step is derived for one hidden layer, and for ReLU at any depth (docs §1)",
+            )
+            for column, (measurement, _) in STEPS.items()
+        ]
     predicted = pd.DataFrame(
         [
             flip_step_medians(activation, int(d), int(k), int(n), depth)
