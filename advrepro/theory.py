@@ -148,7 +148,7 @@ class StepModel:
         (2f''τ > G), its turning point G/f''."""
         if self.curvature:
             tau = tau.clamp(max=self.gain / (2 * self.curvature))  # past it, no root: the turning point
-        return 2 * tau / (1 + torch.sqrt(1 - 2 * self.curvature * tau / self.gain))
+        return 2 * tau / (1 + torch.sqrt((1 - 2 * self.curvature * tau / self.gain).clamp(min=0)))
 
     def linear(self, delta: float) -> float:
         """τ whose exact flip is delta: the inverse of `exact`, τ = ‖δ‖ − f''‖δ‖²/(2G) up to the turning point."""

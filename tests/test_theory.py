@@ -176,7 +176,14 @@ def test_exact_flip_solves_the_bent_linearisation():
     delta = model.exact(tau)
     torch.testing.assert_close(g * delta - c * delta**2 / 2, g * tau)
     assert [model.linear(x) for x in delta.tolist()] == pytest.approx(tau.tolist())
-    assert model.exact(torch.tensor([10.0], dtype=torch.float64)).item() == pytest.approx(g / c)
+    past = model.exact(
+        torch.linspace(g / (2 * c), 10.0, 10_001, dtype=torch.float64)
+    )  # from the turning point on
+    assert past.isfinite().all() and past.allclose(torch.tensor(g / c, dtype=torch.float64))
+    rounded = StepModel.of("relu", 50, 500)  # where 2f''τ/G rounds above 1 at the turning point
+    assert rounded.exact(torch.tensor([1e3], dtype=torch.float64)).item() == pytest.approx(
+        rounded.gain / rounded.curvature
+    )
 
 
 def test_pooled_tanh_median_is_the_folded_normal_closed_form():
