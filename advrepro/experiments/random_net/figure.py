@@ -90,14 +90,8 @@ def plot(rows: pd.DataFrame, summary: pd.DataFrame, figure_dir: Path) -> list[st
                     derived_median(axes[0], "relu", depths, cells, "eta", line)
             label = f"d={d}, width={k}, hidden_gain {gains[-1]:g}"
             at_gain = group[(group["depth"] == 1) | (group["hidden_gain"] == gains[-1])]
-            derived_median(
-                axes[1],
-                "relu",
-                depths,
-                cells,
-                "delta",
-                median_band(axes[1], at_gain, "depth", "delta_norm", label),
-            )
+            line = median_band(axes[1], at_gain, "depth", "delta_norm", label)
+            derived_median(axes[1], "relu", depths, cells, "delta", line)
         for ax in axes:
             ax.plot([], [], "k:", lw=1.5, label=DERIVED)
             ax.set_xticks(sorted(deep["depth"].unique()))
