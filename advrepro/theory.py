@@ -83,6 +83,7 @@ def _kink_self_term(a: torch.Tensor, sigma: float) -> torch.Tensor:
     return (a * a + sigma * sigma) * (2 * torch.special.ndtr(ratio) - 1) + 2 * a * sigma * _normal_pdf(ratio)
 
 
+@functools.cache
 def relu_kink_curvature(d: int, k: int, depth: int = 1) -> float:
     """The mean curvature f'' of a ReLU net along its gradient ray, against the flip (docs §1, "The flipping step"),
     summed over its layers j = 1..L: units whose kink the ray crosses, each b = ∇g·∇f/G = (β·1[g > 0]·‖∇g‖² + ξ)/G
